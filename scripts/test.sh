@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# `make test`: every quality gate, one summary line per stage, non-zero if any stage fails or
+# runs nothing. Usage: scripts/test.sh [stage ...]   (default: all stages in order)
+# Stages: yamllint ansible-lint ruff argspecs build unit sanity molecule
+# MOLECULE_SCENARIOS="a b" limits the molecule stage; SLOW=1 adds scenarios marked with a SLOW file.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH="$PWD/.cache/collections"
+export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 ANSIBLE_NOCOLOR=1
+logdir=.cache/test-logs
+mkdir -p "$logdir"
+
+stages=("$@")
+[ "${#stages[@]}" -gt 0 ] || stages=(yamllint ansible-lint ruff argspecs build unit sanity molecule)
+summary=()
+passed=0
+failed=0
+
+# run_stage NAME CHECK-FUNCTION: the function prints a one-line detail on stdout (last line) and
+# returns non-zero on failure; its full output goes to .cache/test-logs/NAME.log.
+run_stage() {
+  local name=$1 fn=$2 start rc detail
+  start=$(date +%s)
+  echo "==> stage $name"
+  "$fn" >"$logdir/$name.log" 2>&1
+  rc=$?
+  detail=$(grep '^DETAIL:' "$logdir/$name.log" | tail -n1 | cut -d: -f2-)
+  local secs=$(( $(date +%s) - start ))
+  if [ $rc -eq 0 ]; then
+    passed=$((passed + 1)); summary+=("stage $name: PASS in ${secs}s:$detail")
+  else
+    failed=$((failed + 1)); summary+=("stage $name: FAIL in ${secs}s:$detail (log: $logdir/$name.log)")
+    tail -n 40 "$logdir/$name.log" | sed "s/^/  [$name] /"
+  fi
+  echo "${summary[-1]}"
+}
+
+tracked_files() { git ls-files --cached --others --exclude-standard "$@"; }
+
+st_yamllint() {
+  local n
+  n=$(tracked_files '*.yml' '*.yaml' | grep -c .)
+  [ "$n" -gt 0 ] || { echo "DETAIL: no YAML files"; return 1; }
+  tracked_files -z '*.yml' '*.yaml' | xargs -0 yamllint -s -f parsable && echo "DETAIL: $n files clean"
+}
+
+st_ansible_lint() {
+  local out rc
+  out=$(ansible-lint --profile production --nocolor 2>&1); rc=$?
+  echo "$out"
+  local files
+  files=$(echo "$out" | sed -n 's/.* on \([0-9]*\) files.*/\1/p' | tail -n1)
+  [ "${files:-0}" -gt 0 ] || { echo "DETAIL: ansible-lint checked no files"; return 1; }
+  [ $rc -eq 0 ] && echo "DETAIL: production profile, $files files"
+  return $rc
+}
+
+st_ruff() {
+  local n
+  n=$(tracked_files '*.py' | grep -c .)
+  [ "$n" -gt 0 ] || { echo "DETAIL: no Python files"; return 1; }
+  ruff check . && echo "DETAIL: $n Python files clean"
+}
+
+st_argspecs() {
+  python scripts/check-argspecs.py || return 1
+  if [ -f scripts/gen-role-docs.py ]; then python scripts/gen-role-docs.py --check || return 1; fi
+}
+
+st_build() {
+  local out=.cache/build
+  rm -rf "$out" && mkdir -p "$out/collections"
+  ansible-galaxy collection build --force --output-path "$out" . || return 1
+  local tarball
+  tarball=$(ls "$out"/homelab-nvidia_gpu-*.tar.gz)
+  ansible-galaxy collection install --force -p "$out/collections" "$tarball" || return 1
+  # What users read must render from the installed tarball, not from the checkout.
+  local n=0 m r
+  for m in $(ls plugins/modules/*.py 2>/dev/null | xargs -r -n1 basename | sed 's/\.py$//'); do
+    ANSIBLE_COLLECTIONS_PATH="$PWD/$out/collections" ansible-doc "homelab.nvidia_gpu.$m" >/dev/null || { echo "ansible-doc failed for $m"; return 1; }
+    n=$((n + 1))
+  done
+  for r in $(ls -d roles/*/ 2>/dev/null | xargs -r -n1 basename); do
+    ANSIBLE_COLLECTIONS_PATH="$PWD/$out/collections" ansible-doc -t role "homelab.nvidia_gpu.$r" >/dev/null || { echo "ansible-doc -t role failed for $r"; return 1; }
+    n=$((n + 1))
+  done
+  [ "$n" -gt 0 ] || { echo "DETAIL: nothing to document"; return 1; }
+  echo "DETAIL: $(basename "$tarball") installs; ansible-doc renders $n modules/roles"
+}
+
+st_unit() {
+  local out rc
+  out=$(pytest -q -p no:cacheprovider 2>&1); rc=$?
+  echo "$out"
+  local last
+  last=$(echo "$out" | grep -E '[0-9]+ (passed|failed)' | tail -n1)
+  echo "$last" | grep -qE '[1-9][0-9]* passed' || { echo "DETAIL: no test passed ($last)"; return 1; }
+  echo "DETAIL: $last"
+  return $rc
+}
+
+st_sanity() {
+  local dest=.cache/sanity/ansible_collections/homelab/nvidia_gpu
+  rm -rf .cache/sanity && mkdir -p "$dest"
+  # ansible-test wants the collection at its real path (it resolves symlinks): copy the tree.
+  tracked_files -z | grep -zv '^\.cache/' | xargs -0 cp --parents -t "$dest" 2>/dev/null || true
+  scripts/place-get-pip.sh
+  local out rc
+  out=$(cd "$dest" && git init -q . && git add -A >/dev/null 2>&1 && \
+        ansible-test sanity --python "$(python -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')" \
+          --requirements --color no 2>&1); rc=$?
+  echo "$out"
+  local n
+  n=$(echo "$out" | grep -c '^Running sanity test ')
+  [ "$n" -gt 0 ] || { echo "DETAIL: no sanity test ran"; return 1; }
+  [ $rc -eq 0 ] && echo "DETAIL: $n sanity tests"
+  return $rc
+}
+
+st_molecule() {
+  local scenarios=() s timings=() failed_s=()
+  if [ -n "${MOLECULE_SCENARIOS:-}" ]; then
+    read -r -a scenarios <<<"$MOLECULE_SCENARIOS"
+  else
+    for s in molecule/*/molecule.yml; do
+      s=$(basename "$(dirname "$s")")
+      if [ -e "molecule/$s/SLOW" ] && [ "${SLOW:-0}" != 1 ]; then continue; fi
+      scenarios+=("$s")
+    done
+  fi
+  [ "${#scenarios[@]}" -gt 0 ] || { echo "DETAIL: no scenario"; return 1; }
+  for s in "${scenarios[@]}"; do
+    local t result
+    t=$(date +%s)
+    echo "--- molecule test -s $s"
+    if molecule test -s "$s"; then result=PASS; else result=FAIL; failed_s+=("$s"); fi
+    timings+=("$s $result $(( $(date +%s) - t ))s")
+    echo "--- $s: $result"
+  done
+  printf 'TIMING: %s\n' "${timings[@]}"
+  local joined
+  joined=$(printf '%s, ' "${timings[@]}"); joined=${joined%, }
+  if [ "${#failed_s[@]}" -gt 0 ]; then echo "DETAIL: ${#scenarios[@]} scenarios ($joined); failed: ${failed_s[*]}"; return 1; fi
+  echo "DETAIL: ${#scenarios[@]} scenarios ($joined)"
+}
+
+for stage in "${stages[@]}"; do
+  fn="st_${stage//-/_}"
+  if ! declare -F "$fn" >/dev/null; then echo "unknown stage: $stage"; exit 2; fi
+  run_stage "$stage" "$fn"
+done
+
+echo
+echo "==> summary"
+printf '%s\n' "${summary[@]}"
+echo "stages: $passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
