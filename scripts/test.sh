@@ -50,7 +50,7 @@ st_ansible_lint() {
   out=$(ansible-lint --profile production --nocolor 2>&1); rc=$?
   echo "$out"
   local files
-  files=$(echo "$out" | sed -n 's/.* on \([0-9]*\) files.*/\1/p' | tail -n1)
+  files=$(echo "$out" | sed -n 's/.* in \([0-9]*\) files.*/\1/p' | tail -n1)
   [ "${files:-0}" -gt 0 ] || { echo "DETAIL: ansible-lint checked no files"; return 1; }
   [ $rc -eq 0 ] && echo "DETAIL: production profile, $files files"
   return $rc
