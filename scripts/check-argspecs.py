@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Check that every role's meta/argument_specs.yml matches its defaults/main.yml.
 
 For each role: the options of every entry point equal the defaults' keys (main entry point: all
