@@ -1,0 +1,160 @@
+# Copyright (c) homelab.nvidia_gpu contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from ansible.module_utils.common import warnings as ansible_warnings
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.homelab.nvidia_gpu.plugins.modules import lspci_gpu_facts
+
+REPO = Path(__file__).resolve().parents[4]
+FIXTURES = REPO / "tests" / "unit" / "fixtures" / "lspci"
+LSPCI = shutil.which("lspci")
+pytestmark = pytest.mark.skipif(LSPCI is None, reason="lspci (pciutils) is not installed; apt-get install pciutils")
+
+
+@pytest.fixture
+def roots(tmp_path):
+    """Empty sysfs/proc/device-tree/modprobe.d and no supported-gpus.json: only the dump speaks."""
+    names = ("sysfs_root", "proc_root", "device_tree_root", "modprobe_dir")
+    for name in names:
+        (tmp_path / name).mkdir()
+    args = {name: str(tmp_path / name) for name in names}
+    args.update(supported_gpus_json=[str(tmp_path / "none.json")], page_size=4096)
+    return args
+
+
+def run_module(capsys, args: dict) -> tuple[bool, dict]:
+    """Run main() as Ansible would; `warnings` comes back as plain message strings."""
+    ansible_warnings._global_warnings.clear()  # process-wide; each test is one module run
+    with patch_module_args(args), pytest.raises(SystemExit) as exc:
+        lspci_gpu_facts.main()
+    result = json.loads(capsys.readouterr().out)
+    result["warnings"] = [w["event"]["msg"] if isinstance(w, dict) else w for w in result.get("warnings", [])]
+    return exc.value.code != 0, result
+
+
+def dump(name: str) -> str:
+    return str(FIXTURES / name)
+
+
+def test_pi5_p4_warns_by_default(capsys, roots):
+    failed, result = run_module(capsys, dict(roots, lspci_dump=dump("tesla_p4_pi5.dump")))
+    assert not failed and result["changed"] is False
+    facts = result["ansible_facts"]
+    assert facts["nvidia_gpu_host"]["platform"] == "raspberry_pi_5"
+    assert facts["nvidia_gpu_host"]["verdict"]["can_work"] is False
+    assert [g["catalog"]["name"] for g in facts["nvidia_gpus"]] == ["Tesla P4"]
+    warnings = result["warnings"]
+    assert any(w.startswith("[pi5_proprietary_unsupported] The proprietary NVIDIA driver refuses") for w in warnings)
+    assert any(w.startswith("[pcie_link_degraded]") for w in warnings)
+
+
+def test_fail_on_blocking_joins_all_messages(capsys, roots):
+    failed, result = run_module(capsys, dict(roots, lspci_dump=dump("tesla_p4_pi5.dump"), page_size=16384,
+                                             driver_branch=590, fail_on=["blocking"], warn_on=["all"]))
+    assert failed
+    msg = result["msg"]
+    assert msg.index("[pi5_16k_page_kernel]") < msg.index("[pi5_proprietary_unsupported]") < msg.index(
+        "[branch_too_new]")
+    assert "[pcie_link_degraded]" not in msg
+    # the failing problems are not repeated as warnings; the others are
+    assert [w.split("]")[0] + "]" for w in result["warnings"]] == ["[pcie_link_degraded]"]
+    assert result["ansible_facts"]["nvidia_gpu_host"]["verdict"]["max_branch"] == 580
+
+
+def test_fail_on_a_single_code(capsys, roots):
+    failed, result = run_module(capsys, dict(roots, lspci_dump=dump("tesla_p10.dump"),
+                                             kernel_module_flavour="open", fail_on=["open_modules_unsupported"]))
+    assert failed and result["msg"].startswith("[open_modules_unsupported] The open NVIDIA kernel modules")
+
+
+def test_warn_on_nothing_is_quiet(capsys, roots):
+    failed, result = run_module(capsys, dict(roots, lspci_dump=dump("tesla_p4_pi5.dump"), warn_on=[]))
+    assert not failed and not result.get("warnings")
+
+
+def test_require_gpu_fails_with_power_on_order(capsys, roots):
+    failed, result = run_module(capsys, dict(roots, lspci_dump=dump("no_nvidia.dump"), require_gpu=True))
+    assert failed
+    assert result["msg"].startswith("[no_gpu] No NVIDIA GPU is enumerated on the PCI bus.")
+    assert "power on its PSU and the GPU first, then boot the host" in result["msg"]
+    assert result["ansible_facts"]["nvidia_gpus"] == []
+
+
+def test_no_gpu_without_require_gpu(capsys, roots):
+    failed, result = run_module(capsys, dict(roots, lspci_dump=dump("no_nvidia.dump"), fail_on=["all"]))
+    assert not failed
+    assert result["ansible_facts"]["nvidia_gpus"] == []
+    assert result["ansible_facts"]["nvidia_gpu_host"]["verdict"]["can_work"] is True
+
+
+def test_check_mode_and_two_gpus(capsys, roots):
+    failed, result = run_module(capsys, dict(roots, lspci_dump=dump("two_gpus.dump"), _ansible_check_mode=True))
+    assert not failed and result["changed"] is False
+    gpus = result["ansible_facts"]["nvidia_gpus"]
+    assert [(g["address"], g["catalog"]["architecture"]) for g in gpus] == [
+        ("0000:01:00.0", "Pascal"), ("0000:02:00.0", "Ampere")]
+    host = result["ansible_facts"]["nvidia_gpu_host"]
+    assert host["verdict"]["module_flavour"] == "proprietary"
+    assert host["page_size"] == 4096 and host["architecture"] == os.uname().machine
+
+
+def test_supported_gpus_json_on_the_host_wins(capsys, roots, tmp_path):
+    path = tmp_path / "supported-gpus.json"
+    path.write_text(json.dumps({"chips": [{"devid": "0x26B9", "name": "NVIDIA L40S", "features": ["kernelopen"]}]}))
+    failed, result = run_module(capsys, dict(roots, lspci_dump=dump("l40s.dump"), supported_gpus_json=[str(path)]))
+    assert not failed
+    assert result["ansible_facts"]["nvidia_gpus"][0]["catalog"]["source"] == str(path)
+    assert result["ansible_facts"]["nvidia_gpus"][0]["catalog"]["name"] == "NVIDIA L40S"
+
+
+def test_sysfs_driver_nouveau_fails_on_blocking(capsys, roots):
+    device = Path(roots["sysfs_root"]) / "bus" / "pci" / "devices" / "0000:01:00.0"
+    device.mkdir(parents=True)
+    (Path(roots["sysfs_root"]) / "bus" / "pci" / "drivers" / "nouveau").mkdir(parents=True)
+    (device / "driver").symlink_to("../../drivers/nouveau")
+    failed, result = run_module(capsys, dict(roots, lspci_dump=dump("rtx_3070.dump"), fail_on=["blocking"]))
+    assert failed and result["msg"].startswith("[nouveau_bound]")
+    assert result["ansible_facts"]["nvidia_gpu_host"]["nouveau"]["bound"] is True
+
+
+def test_missing_lspci_says_install_pciutils(capsys, roots, tmp_path):
+    failed, result = run_module(capsys, dict(roots, lspci_path=str(tmp_path / "no-lspci")))
+    assert failed and "install pciutils" in result["msg"]
+
+
+def test_missing_dump_is_named(capsys, roots, tmp_path):
+    failed, result = run_module(capsys, dict(roots, lspci_dump=str(tmp_path / "nope.dump")))
+    assert failed and "nope.dump is not a file" in result["msg"]
+
+
+def test_bad_fail_on_choice_is_rejected(capsys, roots):
+    failed, result = run_module(capsys, dict(roots, lspci_dump=dump("rtx_3070.dump"), fail_on=["everything"]))
+    assert failed and "fail_on" in result["msg"]
+
+
+def test_end_to_end_with_ansible(tmp_path):
+    """The module as Ansible runs it: ad-hoc on localhost, JSON out."""
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / ".cache" / "collections"),
+               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
+               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    ansible = shutil.which("ansible", path=str(REPO / ".venv" / "bin")) or shutil.which("ansible")
+    if ansible is None:
+        pytest.skip("ansible is not installed")
+    args = (f"lspci_dump={dump('unknown_nvidia.dump')} sysfs_root={tmp_path} proc_root={tmp_path} "
+            f"device_tree_root={tmp_path} supported_gpus_json={tmp_path}/none.json")
+    proc = subprocess.run([ansible, "localhost", "-c", "local", "-m", "homelab.nvidia_gpu.lspci_gpu_facts",
+                           "-a", args], capture_output=True, text=True, env=env, check=False, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    gpu = result["ansible_facts"]["nvidia_gpus"][0]
+    assert (gpu["device_id"], gpu["catalog"]["source"], gpu["catalog"]["architecture"]) == (
+        "2fff", "catalog id range", "Blackwell")
+    assert any(w.startswith("[unknown_gpu]") for w in result["warnings"])
