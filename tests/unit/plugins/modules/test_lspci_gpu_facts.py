@@ -7,8 +7,10 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from unittest import mock
 
 import pytest
+from ansible.module_utils import _internal as ansible_internal
 from ansible.module_utils.common import warnings as ansible_warnings
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.homelab.nvidia_gpu.plugins.modules import lspci_gpu_facts
@@ -33,7 +35,9 @@ def roots(tmp_path):
 def run_module(capsys, args: dict) -> tuple[bool, dict]:
     """Run main() as Ansible would; `warnings` comes back as plain message strings."""
     ansible_warnings._global_warnings.clear()  # process-wide; each test is one module run
-    with patch_module_args(args), pytest.raises(SystemExit) as exc:
+    # Controller code imported by other tests (ansible.errors) makes warn() go to Display instead.
+    with mock.patch.object(ansible_internal, "is_controller", False), patch_module_args(args), \
+            pytest.raises(SystemExit) as exc:
         lspci_gpu_facts.main()
     result = json.loads(capsys.readouterr().out)
     result["warnings"] = [w["event"]["msg"] if isinstance(w, dict) else w for w in result.get("warnings", [])]
