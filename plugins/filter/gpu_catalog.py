@@ -9,7 +9,7 @@ name: gpu_catalog_lookup
 short_description: Look an NVIDIA PCI device id up in the collection's GPU catalog
 version_added: 0.1.0
 author:
-  - homelab.nvidia_gpu maintainers
+  - homelab.nvidia_gpu maintainers (@homelab)
 description:
   - Returns what the collection's GPU catalog knows about an NVIDIA PCI device id (vendor C(10de)),
     marketing name, architecture, compute capability, open kernel module support and last driver branch.

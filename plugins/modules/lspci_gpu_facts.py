@@ -21,7 +21,7 @@ description:
   - Detects a Raspberry Pi 5 (device-tree model or its C(14e4:2712) PCIe bridge) and the state of nouveau.
   - Changes nothing; C(changed) is always false.
 author:
-  - homelab.nvidia_gpu maintainers
+  - homelab.nvidia_gpu maintainers (@homelab)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
