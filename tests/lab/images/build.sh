@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the lab's base images without a registry: debootstrap + docker import.
+# Build the lab's base images without a registry: debootstrap, then a FROM-scratch build.
 # Each image carries a label with the hash of its recipe (this script + suite + arch) and is
 # rebuilt only when that hash changes. Usage: build.sh [suite-arch ...] (default: all three).
 set -euo pipefail
@@ -27,7 +27,7 @@ for image in "${images[@]}"; do
   echo "[images] building $tag (recipe $want) from $mirror"
   start=$(date +%s)
   root=$(mktemp -d "/var/tmp/nvgpu-lab-$image.XXXXXX")
-  trap 'rm -rf "$root"' EXIT
+  trap 'rm -rf "$root" "$root.ctx"' EXIT
   debootstrap --variant=minbase --arch="$arch" --include="$packages" "$suite" "$root" "$mirror" \
     >"/var/tmp/nvgpu-lab-$image.log" 2>&1 || { tail -n 30 "/var/tmp/nvgpu-lab-$image.log"; exit 1; }
   # A container image, not a machine: no getty on a console, a clean apt cache, systemd as PID 1.
@@ -36,10 +36,20 @@ for image in "${images[@]}"; do
   echo 'APT::Install-Recommends "false";' >"$root/etc/apt/apt.conf.d/90nvgpu-lab-no-recommends"
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
   : >"$root/etc/machine-id"
-  tar -C "$root" -c . | docker import --platform "linux/$arch" \
-    --change "LABEL nvgpu-lab.recipe=$want" \
-    --change "ENV container=docker" \
-    --change 'CMD ["/lib/systemd/systemd"]' - "$tag" >/dev/null
+  # docker import cannot record a foreign architecture without an experimental daemon; a
+  # FROM-scratch build with --platform can, so arm64 images say arm64.
+  mkdir "$root.ctx"
+  tar -C "$root" -cf "$root.ctx/rootfs.tar" .
+  cat >"$root.ctx/Dockerfile" <<DOCKERFILE
+FROM scratch
+ADD rootfs.tar /
+LABEL nvgpu-lab.recipe=$want
+ENV container=docker
+STOPSIGNAL SIGRTMIN+3
+CMD ["/lib/systemd/systemd"]
+DOCKERFILE
+  docker build -q --platform "linux/$arch" -t "$tag" "$root.ctx" >/dev/null
+  rm -rf "$root.ctx"
   rm -rf "$root"
   trap - EXIT
   echo "[images] $tag built in $(( $(date +%s) - start ))s"
