@@ -13,6 +13,7 @@ command -v dpkg-scanpackages >/dev/null || need_apt+=(dpkg-dev)
 command -v apt-ftparchive >/dev/null || need_apt+=(apt-utils)
 command -v lspci >/dev/null || need_apt+=(pciutils)
 command -v make >/dev/null || need_apt+=(make)
+command -v shellcheck >/dev/null || need_apt+=(shellcheck)  # ansible-test sanity runs it on our scripts
 if ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
   command -v dockerd >/dev/null || need_apt+=(docker.io)
 fi

@@ -4,7 +4,7 @@
 # Stages: yamllint ansible-lint ruff argspecs build unit sanity molecule
 # MOLECULE_SCENARIOS="a b" limits the molecule stage; SLOW=1 adds scenarios marked with a SLOW file.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$PWD/.cache/collections"
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 ANSIBLE_NOCOLOR=1
@@ -77,11 +77,15 @@ st_build() {
   ansible-galaxy collection install --force -p "$out/collections" "$tarball" || return 1
   # What users read must render from the installed tarball, not from the checkout.
   local n=0 m r
-  for m in $(ls plugins/modules/*.py 2>/dev/null | xargs -r -n1 basename | sed 's/\.py$//'); do
+  for m in plugins/modules/*.py; do
+    [ -e "$m" ] || continue
+    m=$(basename "$m" .py)
     ANSIBLE_COLLECTIONS_PATH="$PWD/$out/collections" ansible-doc "homelab.nvidia_gpu.$m" >/dev/null || { echo "ansible-doc failed for $m"; return 1; }
     n=$((n + 1))
   done
-  for r in $(ls -d roles/*/ 2>/dev/null | xargs -r -n1 basename); do
+  for r in roles/*/; do
+    [ -d "$r" ] || continue
+    r=$(basename "$r")
     ANSIBLE_COLLECTIONS_PATH="$PWD/$out/collections" ansible-doc -t role "homelab.nvidia_gpu.$r" >/dev/null || { echo "ansible-doc -t role failed for $r"; return 1; }
     n=$((n + 1))
   done

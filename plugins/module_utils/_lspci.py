@@ -272,7 +272,7 @@ def nouveau_state(proc_root: str, sysfs_root: str, modprobe_dir: str, drivers: I
                 blacklisted = True
     cmdline = _read_text(os.path.join(proc_root, "cmdline")) or ""
     for word in cmdline.split():
-        key, _, value = word.partition("=")
+        key, _sep, value = word.partition("=")
         if key in ("modprobe.blacklist", "module_blacklist") and "nouveau" in value.split(","):
             blacklisted = True
     return {"loaded": loaded, "bound": any(d == "nouveau" for d in drivers), "blacklisted": blacklisted}
@@ -311,7 +311,7 @@ def collect(
         )
         gpus.append(gpu)
     if any(g["link"] is None for g in gpus):
-        rc, out, _ = run(lspci_command(lspci_path, dump, verbose_links=True))
+        rc, out, _err = run(lspci_command(lspci_path, dump, verbose_links=True))
         links = parse_vv_links(out) if rc == 0 else {}
         for gpu in gpus:
             if gpu["link"] is None:

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # Copyright (c) homelab.nvidia_gpu contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark, not a test: wall time of homelab.nvidia_gpu.lspci_gpu_facts next to ansible.builtin.setup.
@@ -47,8 +47,8 @@ def main() -> None:
     modules = [("homelab.nvidia_gpu.lspci_gpu_facts", opts.args), ("ansible.builtin.setup", "")]
     for module, args in modules:  # warm-up: byte-compile caches, page cache
         run_once(ansible, module, args, env)
-    times: dict[str, list[float]] = {module: [] for module, _ in modules}
-    for _ in range(opts.repetitions):  # interleaved, so load changes hit both alike
+    times: dict[str, list[float]] = {module: [] for module, _unused in modules}
+    for _unused in range(opts.repetitions):  # interleaved, so load changes hit both alike
         for module, args in modules:
             times[module].append(run_once(ansible, module, args, env))
     print(f"host {os.uname().nodename} ({os.uname().machine}), {opts.repetitions} runs each, seconds per ad-hoc run")

@@ -35,7 +35,8 @@ def test_equal_spec_and_defaults_pass(tmp_path, checker):
 
 
 def test_default_missing_from_spec_is_reported(tmp_path, checker):
-    role = make_role(tmp_path, {"demo_a": 1, "demo_b": 2}, {"demo_a": {"type": "int", "default": 1, "description": "A."}})
+    spec = {"demo_a": {"type": "int", "default": 1, "description": "A."}}
+    role = make_role(tmp_path, {"demo_a": 1, "demo_b": 2}, spec)
     assert checker.check_role(role) == ["demo: default 'demo_b' is not in argument_specs.main.options"]
 
 

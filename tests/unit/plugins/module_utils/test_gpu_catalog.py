@@ -142,7 +142,7 @@ def test_supported_gpus_json_wins(tmp_path):
 
 
 def test_supported_gpus_json_keeps_catalog_branch_when_driver_is_silent():
-    supported, _ = verdict.parse_supported_gpus(json.dumps({"chips": [{"devid": "0x1B39", "features": []}]}), "x")
+    supported, _unused = verdict.parse_supported_gpus(json.dumps({"chips": [{"devid": "0x1B39", "features": []}]}), "x")
     entry = verdict.lookup("1b39", supported)
     assert entry["last_branch"] == 580 and entry["name"] == "Tesla P10" and entry["source"] == "x"
 

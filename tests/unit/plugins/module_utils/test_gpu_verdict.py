@@ -48,16 +48,16 @@ def test_tesla_p4_on_x86_can_work_with_proprietary_580():
 
 
 def test_turing_on_pi5_open_is_fine_proprietary_is_refused():
-    _, h = judge([gpu("1e04")], "raspberry_pi_5")
+    _unused, h = judge([gpu("1e04")], "raspberry_pi_5")
     assert h["verdict"]["problems"] == [] and h["verdict"]["module_flavour"] == "open"
-    _, h = judge([gpu("1e04")], "raspberry_pi_5", flavour="proprietary")
+    _unused, h = judge([gpu("1e04")], "raspberry_pi_5", flavour="proprietary")
     (problem,) = h["verdict"]["problems"]
     assert problem["code"] == "pi5_proprietary_unsupported"
     assert "set kernel_module_flavour to open" in problem["message"]
 
 
 def test_pi5_16k_page_kernel():
-    _, h = judge([gpu("2484")], "raspberry_pi_5", page_size=16384)
+    _unused, h = judge([gpu("2484")], "raspberry_pi_5", page_size=16384)
     (problem,) = h["verdict"]["problems"]
     assert (problem["code"], problem["severity"], problem["gpu"]) == ("pi5_16k_page_kernel", "blocking", None)
     assert "16384" in problem["message"] and "kernel=kernel8.img" in problem["message"]
@@ -66,23 +66,23 @@ def test_pi5_16k_page_kernel():
 
 
 def test_pi5_16k_without_gpu_is_only_judged_when_a_gpu_is_required():
-    _, h = judge([], "raspberry_pi_5", page_size=16384)
+    _unused, h = judge([], "raspberry_pi_5", page_size=16384)
     assert h["verdict"]["problems"] == []
-    _, h = judge([], "raspberry_pi_5", page_size=16384, require_gpu=True)
+    _unused, h = judge([], "raspberry_pi_5", page_size=16384, require_gpu=True)
     assert codes(h["verdict"]["problems"]) == ["pi5_16k_page_kernel", "no_gpu"]
 
 
 def test_16k_pages_off_a_pi5_are_not_a_problem():
-    _, h = judge([gpu("2484")], "generic", page_size=16384)
+    _unused, h = judge([gpu("2484")], "generic", page_size=16384)
     assert h["verdict"]["problems"] == []
 
 
 def test_open_modules_requested_for_pascal():
-    _, h = judge([gpu("1b39")], flavour="open")
+    _unused, h = judge([gpu("1b39")], flavour="open")
     (problem,) = h["verdict"]["problems"]
     assert problem["code"] == "open_modules_unsupported"
     assert "Tesla P10 (Pascal)" in problem["message"] and "Turing or newer" in problem["message"]
-    _, h = judge([gpu("2484")], flavour="open")
+    _unused, h = judge([gpu("2484")], flavour="open")
     assert h["verdict"]["problems"] == []
 
 
@@ -90,7 +90,7 @@ def test_open_modules_requested_for_pascal():
     ("15f8", 590, True), ("15f8", 580, False), ("15f8", 470, False), ("1db4", 595, True), ("1eb8", 600, False),
 ])
 def test_branch_too_new(devid, branch, blocked):
-    _, h = judge([gpu(devid)], driver_branch=branch)
+    _unused, h = judge([gpu(devid)], driver_branch=branch)
     assert codes(h["verdict"]["problems"]) == (["branch_too_new"] if blocked else [])
     if blocked:
         assert f"Driver branch {branch} does not support" in h["verdict"]["problems"][0]["message"]
@@ -98,17 +98,17 @@ def test_branch_too_new(devid, branch, blocked):
 
 
 def test_nouveau_bound_blocks():
-    _, h = judge([gpu("2484", driver="nouveau")])
+    _unused, h = judge([gpu("2484", driver="nouveau")])
     (problem,) = h["verdict"]["problems"]
     assert problem["code"] == "nouveau_bound" and problem["severity"] == "blocking"
     assert "blacklist nouveau" in problem["message"] and "reboot" in problem["message"]
-    _, h = judge([gpu("2484", driver="nvidia")])
+    _unused, h = judge([gpu("2484", driver="nvidia")])
     assert h["verdict"]["problems"] == []
 
 
 def test_degraded_link_is_a_warning():
     link = {"current_speed": 2.5, "current_width": 4, "max_speed": 16.0, "max_width": 16, "degraded": True}
-    _, h = judge([gpu("2484", link=link)])
+    _unused, h = judge([gpu("2484", link=link)])
     (problem,) = h["verdict"]["problems"]
     assert (problem["code"], problem["severity"]) == ("pcie_link_degraded", "warning")
     assert "2.5 GT/s x4, below its maximum of 16 GT/s x16" in problem["message"]
@@ -127,10 +127,10 @@ def test_unknown_gpu_in_a_range_and_outside_all_ranges():
 
 
 def test_no_gpu_only_with_require_gpu():
-    _, h = judge([])
+    _unused, h = judge([])
     assert h["verdict"] == {"module_flavour": None, "max_branch": None, "allowed_branches": "any",
                             "cuda_ceiling": None, "problems": [], "can_work": True}
-    _, h = judge([], require_gpu=True)
+    _unused, h = judge([], require_gpu=True)
     (problem,) = h["verdict"]["problems"]
     assert problem["code"] == "no_gpu" and problem["severity"] == "blocking"
     for words in ("No NVIDIA GPU is enumerated", "power on its PSU and the GPU first", "then boot the host",
@@ -147,7 +147,7 @@ def test_mixed_host_takes_the_oldest_card():
 
 
 def test_all_modern_host():
-    _, h = judge([gpu("26b9"), gpu("2330", "0000:02:00.0")])
+    _unused, h = judge([gpu("26b9"), gpu("2330", "0000:02:00.0")])
     assert (h["verdict"]["module_flavour"], h["verdict"]["max_branch"], h["verdict"]["allowed_branches"],
             h["verdict"]["cuda_ceiling"]) == ("open", None, "any", None)
 

@@ -96,7 +96,7 @@ def test_collect_reads_dump_with_real_lspci(dump, tmp_path):
 
 @needs_lspci
 def test_pi5_host_bridge_is_found_without_device_tree(tmp_path):
-    gpus, host, _ = collect("tesla_p4_pi5.dump", tmp_path)
+    gpus, host, _unused = collect("tesla_p4_pi5.dump", tmp_path)
     assert host["platform"] == "raspberry_pi_5"
     assert host["model"] is None
     assert [(b["address"], b["vendor_id"], b["device_id"]) for b in host["host_bridges"]] == [
@@ -108,14 +108,14 @@ def test_pi5_host_bridge_is_found_without_device_tree(tmp_path):
 
 @needs_lspci
 def test_x86_host_bridge_and_generic_platform(tmp_path):
-    _, host, _ = collect("no_nvidia.dump", tmp_path)
+    _unused, host, _unused = collect("no_nvidia.dump", tmp_path)
     assert host["platform"] == "generic"
     assert [(b["vendor_id"], b["device_id"]) for b in host["host_bridges"]] == [("8086", "3e0f")]
 
 
 @needs_lspci
 def test_audio_function_of_a_geforce_is_not_a_gpu(tmp_path):
-    gpus, _, _ = collect("rtx_2080_ti.dump", tmp_path)
+    gpus, _unused, _unused = collect("rtx_2080_ti.dump", tmp_path)
     assert [g["address"] for g in gpus] == ["0000:01:00.0"]
 
 
@@ -125,7 +125,7 @@ def test_sysfs_wins_over_lspci_for_link_driver_numa_iommu(tmp_path):
     write_sysfs_device(sysfs, "0000:01:00.0", speed=("2.5 GT/s PCIe", "8.0 GT/s PCIe"), width=("8", "16"),
                        numa="1", group="27", driver="nouveau")
     (sysfs / "module" / "nouveau").mkdir(parents=True)
-    gpus, host, _ = collect("tesla_p10.dump", tmp_path, sysfs_root=str(sysfs))
+    gpus, host, _unused = collect("tesla_p10.dump", tmp_path, sysfs_root=str(sysfs))
     gpu = gpus[0]
     assert gpu["link"] == {"current_speed": 2.5, "current_width": 8, "max_speed": 8.0, "max_width": 16,
                            "degraded": True}
@@ -138,7 +138,7 @@ def test_device_tree_model_names_the_platform(tmp_path):
     dt = tmp_path / "dt"
     dt.mkdir()
     (dt / "model").write_bytes(b"Raspberry Pi 5 Model B Rev 1.0\x00")
-    _, host, _ = collect("no_nvidia.dump", tmp_path, device_tree_root=str(dt))
+    _unused, host, _unused = collect("no_nvidia.dump", tmp_path, device_tree_root=str(dt))
     assert host["model"] == "Raspberry Pi 5 Model B Rev 1.0"
     assert host["platform"] == "raspberry_pi_5"
 
