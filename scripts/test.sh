@@ -5,7 +5,7 @@
 # MOLECULE_SCENARIOS="a b" limits the molecule stage; SLOW=1 adds scenarios marked with a SLOW file.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
-export PATH="$PWD/.venv/bin:$PATH"
+export VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH"  # VIRTUAL_ENV: ansible-lint caches per checkout
 export ANSIBLE_COLLECTIONS_PATH="$PWD/.cache/collections"
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 ANSIBLE_NOCOLOR=1
 logdir=.cache/test-logs
