@@ -1,0 +1,490 @@
+# Copyright (c) homelab.nvidia_gpu contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What `nvidia-ctk runtime configure` (1.20) does to docker, containerd and cri-o configs, minus its defects.
+
+Pure: `plan_configure` reads through a `Files` object and returns the planned file contents; the
+module writes them. Differences from upstream, on purpose (each one is tested):
+
+- config.toml is edited with tomlkit, so comments, layout and unrelated tables survive;
+- docker `features` keys other than `cdi` survive `cdi: true`;
+- a version-1 containerd config (no `version`) is configured in place, because a v1 config gets no
+  `imports` from upstream and containerd never reads its drop-in;
+- `drop_in_path: ''` configures the runtime in config.toml (upstream adds a glob matching
+  config.toml itself and configures nothing);
+- `state: absent` removes what `present` adds (the drop-in records whether it added the import).
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import glob
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _config_files as cf
+
+RUNTIMES = ("docker", "containerd", "crio")
+DEFAULT_RUNTIME_PATHS = {
+    "docker": "nvidia-container-runtime",
+    "containerd": "/usr/bin/nvidia-container-runtime",
+    "crio": "/usr/bin/nvidia-container-runtime",
+}
+DEFAULT_CONFIG_PATHS = {
+    "docker": "/etc/docker/daemon.json",
+    "containerd": "/etc/containerd/config.toml",
+    "crio": "/etc/crio/crio.conf",
+}
+DEFAULT_DROP_IN_PATHS = {
+    "containerd": "/etc/containerd/conf.d/99-nvidia.toml",
+    "crio": "/etc/crio/crio.conf.d/99-nvidia.toml",
+}
+# The CRI runtime plugin per containerd config version.
+CRI_PLUGINS = {1: "cri", 2: "io.containerd.grpc.v1.cri", 3: "io.containerd.cri.v1.runtime"}
+# CRI support for CDI (`enable_cdi`) arrived in containerd 1.7.
+CDI_MIN_CONTAINERD = (1, 7)
+# What upstream gives a new runtime when no low-level runtime is there to copy.
+CONTAINERD_RUNTIME_DEFAULTS = {
+    "privileged_without_host_devices": False,
+    "runtime_engine": "",
+    "runtime_root": "",
+    "runtime_type": "io.containerd.runc.v2",
+}
+STATE_MARK = "# nvidia_ctk state: "
+_STATE_RE = re.compile("^" + re.escape(STATE_MARK) + r"(\{.*\})\s*$", re.MULTILINE)
+_VERSION_RE = re.compile(r"\bv?(\d+)\.(\d+)\.\d+")
+
+
+@dataclass(frozen=True)
+class Request:
+    runtime: str
+    state: str = "present"
+    runtime_name: str = "nvidia"
+    runtime_path: str | None = None
+    set_as_default: bool | None = None
+    cdi: bool = False
+    config_path: str | None = None
+    drop_in_path: str | None = None
+    config_version: int | None = None
+    containerd_version: tuple[int, int] | None = None
+
+    @property
+    def path(self) -> str:
+        return self.runtime_path or DEFAULT_RUNTIME_PATHS[self.runtime]
+
+    @property
+    def config(self) -> str:
+        return self.config_path or DEFAULT_CONFIG_PATHS[self.runtime]
+
+    @property
+    def drop_in(self) -> str:
+        """'' means: no drop-in, edit the main config in place."""
+        return DEFAULT_DROP_IN_PATHS[self.runtime] if self.drop_in_path is None else self.drop_in_path
+
+
+@dataclass
+class Files:
+    """The file system as the planner sees it (tests can swap it)."""
+
+    read: Callable[[str], str | None] = cf.read_text
+    glob: Callable[[str], list[str]] = glob.glob
+
+
+@dataclass
+class Plan:
+    changes: list[cf.FileChange] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    config_version: int | None = None
+    mode: str = "drop-in"
+
+    def add(self, path: str, before: str | None, after: str | None) -> None:
+        self.changes.append(cf.FileChange(path, before, after))
+
+
+def parse_containerd_version(output: str) -> tuple[int, int] | None:
+    """`containerd --version` -> (major, minor), e.g. 'containerd github.com/containerd/containerd 1.6.20~ds1 ...'."""
+    match = _VERSION_RE.search(output or "")
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def plan_configure(req: Request, files: Files | None = None) -> Plan:
+    files = files or Files()
+    if req.runtime == "docker":
+        return _plan_docker(req, files)
+    if req.runtime == "containerd":
+        return _plan_containerd(req, files)
+    if req.runtime == "crio":
+        return _plan_crio(req, files)
+    raise ValueError(f"unknown runtime {req.runtime!r}")
+
+
+# --- docker ---------------------------------------------------------------------------------
+
+
+def docker_transform(data: dict[str, Any], req: Request, path: str = "daemon.json") -> dict[str, Any]:
+    """daemon.json after present/absent; `data` is not modified."""
+    new = copy.deepcopy(data)
+    name = req.runtime_name
+    runtimes = _json_object(new, "runtimes", path)
+    features = _json_object(new, "features", path)
+    if req.state == "present":
+        runtimes[name] = {"args": [], "path": req.path}
+        new["runtimes"] = runtimes
+        if req.set_as_default:
+            new["default-runtime"] = name
+        elif req.set_as_default is False and new.get("default-runtime") == name:
+            del new["default-runtime"]
+        if req.cdi:
+            features["cdi"] = True
+            new["features"] = features
+        return new
+    runtimes.pop(name, None)
+    if "runtimes" in new and not runtimes:
+        del new["runtimes"]
+    if new.get("default-runtime") == name:
+        del new["default-runtime"]
+    if req.cdi and "cdi" in features:
+        del features["cdi"]
+        if not features:
+            del new["features"]
+    return new
+
+
+def _json_object(data: dict[str, Any], key: str, path: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise cf.ConfigFileError(path, f'"{key}" must be a JSON object, not {type(value).__name__}')
+    return value
+
+
+def _plan_docker(req: Request, files: Files) -> Plan:
+    plan = Plan(mode="merge")
+    path = req.config
+    before = files.read(path)
+    if before is None and req.state == "absent":
+        plan.add(path, None, None)
+        return plan
+    data = {} if before is None else cf.load_json_object(path, before)
+    new = docker_transform(data, req, path)
+    after = before if before is not None and new == data else cf.dump_json(new)
+    plan.add(path, before, after)
+    return plan
+
+
+# --- shared TOML helpers --------------------------------------------------------------------
+
+
+def build_table(data: dict[str, Any], super_table: bool = False) -> Any:
+    """A tomlkit table from plain data: scalars first, then sub-tables (so keys stay under their header)."""
+    table = cf.tomlkit.table(super_table) if super_table else cf.tomlkit.table()
+    for key, value in data.items():
+        if not isinstance(value, dict):
+            table[key] = value
+    for key, value in data.items():
+        if isinstance(value, dict):
+            implicit = bool(value) and all(isinstance(v, dict) for v in value.values())
+            table[key] = build_table(value, super_table=implicit)
+    return table
+
+
+def get_path(data: Any, keys: list[str]) -> Any:
+    for key in keys:
+        if not hasattr(data, "get"):
+            return None
+        data = data.get(key)
+        if data is None:
+            return None
+    return data
+
+
+def ensure_tables(container: Any, keys: list[str], path: str) -> Any:
+    """The (tomlkit) table at `keys`, creating missing ones as implicit (super) tables."""
+    for key in keys:
+        if key not in container:
+            container[key] = cf.tomlkit.table(True)
+        container = container[key]
+        if not hasattr(container, "keys"):
+            raise cf.ConfigFileError(path, f"{'.'.join(keys)}: {key} is not a table")
+    return container
+
+
+def set_if_different(container: Any, key: str, value: Any) -> None:
+    if key not in container or cf.to_plain(container[key]) != value:
+        container[key] = build_table(value) if isinstance(value, dict) else value
+
+
+def remove_and_prune(doc: Any, keys: list[str]) -> None:
+    """Remove doc[keys...] and every table on the way that this leaves empty."""
+    chain = [doc]
+    for key in keys[:-1]:
+        nxt = chain[-1].get(key) if hasattr(chain[-1], "get") else None
+        if not hasattr(nxt, "keys"):
+            return
+        chain.append(nxt)
+    if keys[-1] not in chain[-1]:
+        return
+    del chain[-1][keys[-1]]
+    for depth in range(len(chain) - 1, 0, -1):
+        if len(chain[depth]) == 0:
+            del chain[depth - 1][keys[depth - 1]]
+        else:
+            break
+
+
+def low_level_runtime(runtimes: Any, default_name: Any) -> dict[str, Any] | None:
+    """Upstream's template: the default runtime (unless nvidia*), else runc, else crun."""
+    candidates = ["runc", "crun"]
+    if isinstance(default_name, str) and default_name and not default_name.startswith("nvidia"):
+        candidates.insert(0, default_name)
+    for candidate in candidates:
+        entry = get_path(runtimes, [candidate])
+        if isinstance(entry, dict):
+            return copy.deepcopy(entry)
+    return None
+
+
+def read_state(text: str | None) -> dict[str, Any]:
+    match = _STATE_RE.search(text or "")
+    if not match:
+        return {}
+    try:
+        state = json.loads(match.group(1))
+    except ValueError:
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+# --- containerd -----------------------------------------------------------------------------
+
+
+def containerd_config_version(req: Request, doc_plain: dict[str, Any], path: str) -> int:
+    """Explicit option, else the file's `version`, else 1 for a non-empty file (containerd's rule),
+    else the installed containerd (1.x -> 2, 2.x -> 3), else 2."""
+    if req.config_version is not None:
+        version = req.config_version
+    elif "version" in doc_plain:
+        version = doc_plain["version"]
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise cf.ConfigFileError(path, f"version must be an integer, not {version!r}")
+    elif doc_plain:
+        version = 1
+    elif req.containerd_version is not None:
+        version = 3 if req.containerd_version[0] >= 2 else 2
+    else:
+        version = 2
+    if version not in CRI_PLUGINS:
+        raise cf.ConfigFileError(path, f"unsupported containerd config version {version} (known: 1, 2, 3)")
+    return version
+
+
+def containerd_runtime_entry(cri_plain: dict[str, Any], req: Request, version: int) -> dict[str, Any]:
+    containerd = cri_plain.get("containerd") if isinstance(cri_plain.get("containerd"), dict) else {}
+    entry = low_level_runtime(containerd.get("runtimes"), containerd.get("default_runtime_name"))
+    if entry is None:
+        entry = dict(CONTAINERD_RUNTIME_DEFAULTS)
+    options = entry.get("options") if isinstance(entry.get("options"), dict) else {}
+    options["BinaryName"] = req.path
+    if version == 1:
+        options["Runtime"] = req.path  # upstream's v1 writer sets both (legacy runtime type)
+    entry["options"] = options
+    return entry
+
+
+def _cdi_supported(req: Request, plan: Plan) -> bool:
+    if not req.cdi:
+        return False
+    if req.containerd_version is not None and req.containerd_version < CDI_MIN_CONTAINERD:
+        plan.warnings.append(
+            "cdi: containerd {}.{} has no CDI support in its CRI plugin (needs 1.7 or later); "
+            "enable_cdi was not set.".format(*req.containerd_version))
+        return False
+    return True
+
+
+def path_match(path: str, pattern: str) -> bool:
+    """Glob match as containerd's filepath.Glob does it: `*` never crosses a `/`."""
+    parts, pattern_parts = os.path.normpath(path).split("/"), os.path.normpath(pattern).split("/")
+    return len(parts) == len(pattern_parts) and all(
+        fnmatch.fnmatchcase(part, pat) for part, pat in zip(parts, pattern_parts, strict=True))
+
+
+def import_pattern(config_path: str, drop_in: str) -> str:
+    """`<drop-in dir>/*.toml` like upstream, or the drop-in itself where that glob would match config.toml."""
+    pattern = os.path.join(os.path.dirname(drop_in), "*.toml")
+    return drop_in if path_match(config_path, pattern) else pattern
+
+
+def _imports_cover(imports: list[Any], config_path: str, drop_in: str) -> bool:
+    base = os.path.dirname(config_path)
+    return any(isinstance(entry, str) and path_match(drop_in, os.path.join(base, entry)) for entry in imports)
+
+
+def _containerd_header(req: Request, state: dict[str, Any]) -> str:
+    return (
+        "# Managed by homelab.nvidia_gpu.nvidia_ctk: the NVIDIA runtime for containerd.\n"
+        f"# The CRI plugin section is a copy of the one in {req.config}: containerd < 2.1 replaces an\n"
+        "# imported plugin section whole. Edit config.toml, then run the module again to refresh it.\n"
+        f"{STATE_MARK}{json.dumps(state, sort_keys=True)}\n"
+    )
+
+
+def _plan_containerd(req: Request, files: Files) -> Plan:
+    config_path = req.config
+    before = files.read(config_path)
+    doc = cf.load_toml(config_path, before)
+    plain = cf.to_plain(doc)
+    version = containerd_config_version(req, plain, config_path)
+    in_place = req.drop_in == "" or version == 1
+    plan = Plan(config_version=version, mode="in-place" if in_place else "drop-in")
+    cri = CRI_PLUGINS[version]
+    if in_place:
+        if req.state == "absent" and before is None:
+            plan.add(config_path, None, None)
+            return plan
+        _containerd_in_place(doc, plain, req, version, plan)
+        after = cf.dump_toml(doc)
+        plan.add(config_path, before, before if before is not None and cf.to_plain(doc) == plain else after)
+        return plan
+
+    drop_in = req.drop_in
+    drop_in_before = files.read(drop_in)
+    state = read_state(drop_in_before)
+    imports = plain.get("imports", [])
+    if not isinstance(imports, list):
+        raise cf.ConfigFileError(config_path, "imports must be an array of paths")
+
+    if req.state == "absent":
+        plan.add(drop_in, drop_in_before, None)
+        added = state.get("import_added")
+        if drop_in_before is not None and isinstance(added, str) and added in imports:
+            others = [p for p in files.glob(added) if os.path.abspath(p) not in (drop_in, config_path)]
+            if not others:
+                doc["imports"].remove(added)
+                if len(doc["imports"]) == 0:
+                    del doc["imports"]
+        after = cf.dump_toml(doc)
+        leftover = set(cf.to_plain(doc)) - {"version"}
+        if state.get("config_created") and not leftover and drop_in_before is not None:
+            after = None
+        elif cf.to_plain(doc) == plain:
+            after = before
+        plan.add(config_path, before, after)
+        return plan
+
+    # present: the drop-in is a full copy of config.toml's CRI section plus our runtime.
+    source_cri = copy.deepcopy(get_path(plain, ["plugins", cri]) or {})
+    if not isinstance(source_cri, dict):
+        raise cf.ConfigFileError(config_path, f'plugins."{cri}" must be a table')
+    containerd = source_cri.setdefault("containerd", {})
+    runtimes = containerd.setdefault("runtimes", {})
+    runtimes[req.runtime_name] = containerd_runtime_entry(get_path(plain, ["plugins", cri]) or {}, req, version)
+    if req.set_as_default:
+        containerd["default_runtime_name"] = req.runtime_name
+    elif req.set_as_default is False and containerd.get("default_runtime_name") == req.runtime_name:
+        del containerd["default_runtime_name"]
+    if _cdi_supported(req, plan):
+        source_cri["enable_cdi"] = True
+
+    new_state = {"config_created": bool(state.get("config_created")) or before is None,
+                 "import_added": state.get("import_added")}
+    if not _imports_cover(imports, config_path, drop_in):
+        pattern = import_pattern(config_path, drop_in)
+        if not plain:
+            doc["version"] = version
+        if "imports" in doc:
+            doc["imports"].append(pattern)
+        else:
+            doc["imports"] = [pattern]
+        new_state["import_added"] = pattern
+    drop_doc = cf.tomlkit.document()
+    drop_doc["version"] = version
+    drop_doc["plugins"] = build_table({cri: source_cri}, super_table=True)
+    drop_in_after = _containerd_header(req, new_state) + "\n" + cf.dump_toml(drop_doc)
+    config_after = before if before is not None and cf.to_plain(doc) == plain else cf.dump_toml(doc)
+    plan.add(config_path, before, config_after)
+    plan.add(drop_in, drop_in_before, drop_in_after)
+    return plan
+
+
+def _containerd_in_place(doc: Any, plain: dict[str, Any], req: Request, version: int, plan: Plan) -> None:
+    cri = CRI_PLUGINS[version]
+    keys = ["plugins", cri, "containerd", "runtimes", req.runtime_name]
+    path = req.config
+    if req.state == "absent":
+        remove_and_prune(doc, keys)
+        if get_path(cf.to_plain(doc), [*keys[:3], "default_runtime_name"]) == req.runtime_name:
+            remove_and_prune(doc, [*keys[:3], "default_runtime_name"])
+        if req.cdi and get_path(cf.to_plain(doc), [*keys[:2], "enable_cdi"]) is True:
+            remove_and_prune(doc, [*keys[:2], "enable_cdi"])
+        return
+    if not plain and version != 1:
+        doc["version"] = version
+    entry = containerd_runtime_entry(get_path(plain, ["plugins", cri]) or {}, req, version)
+    runtimes = ensure_tables(doc, keys[:4], path)
+    set_if_different(runtimes, req.runtime_name, entry)
+    containerd = ensure_tables(doc, keys[:3], path)
+    if req.set_as_default:
+        set_if_different(containerd, "default_runtime_name", req.runtime_name)
+    elif req.set_as_default is False and cf.to_plain(containerd).get("default_runtime_name") == req.runtime_name:
+        del containerd["default_runtime_name"]
+    if _cdi_supported(req, plan):
+        set_if_different(ensure_tables(doc, keys[:2], path), "enable_cdi", True)
+
+
+# --- cri-o ----------------------------------------------------------------------------------
+
+
+def _crio_runtime_entry(plain: dict[str, Any], req: Request) -> dict[str, Any]:
+    runtime = get_path(plain, ["crio", "runtime"]) or {}
+    entry = low_level_runtime(runtime.get("runtimes") if isinstance(runtime, dict) else None,
+                              runtime.get("default_runtime") if isinstance(runtime, dict) else None) or {}
+    entry["runtime_path"] = req.path
+    entry["runtime_type"] = "oci"
+    return entry
+
+
+def _plan_crio(req: Request, files: Files) -> Plan:
+    config_path = req.config
+    before = files.read(config_path)
+    doc = cf.load_toml(config_path, before)
+    plain = cf.to_plain(doc)
+    keys = ["crio", "runtime", "runtimes", req.runtime_name]
+    if req.drop_in == "":
+        plan = Plan(mode="in-place")
+        if req.state == "absent":
+            if before is None:
+                plan.add(config_path, None, None)
+                return plan
+            remove_and_prune(doc, keys)
+            if get_path(cf.to_plain(doc), ["crio", "runtime", "default_runtime"]) == req.runtime_name:
+                remove_and_prune(doc, ["crio", "runtime", "default_runtime"])
+        else:
+            set_if_different(ensure_tables(doc, keys[:3], config_path), req.runtime_name,
+                             _crio_runtime_entry(plain, req))
+            runtime = ensure_tables(doc, keys[:2], config_path)
+            if req.set_as_default:
+                set_if_different(runtime, "default_runtime", req.runtime_name)
+            elif req.set_as_default is False and cf.to_plain(runtime).get("default_runtime") == req.runtime_name:
+                del runtime["default_runtime"]
+        unchanged = before is not None and cf.to_plain(doc) == plain
+        plan.add(config_path, before, before if unchanged else cf.dump_toml(doc))
+        return plan
+
+    plan = Plan(mode="drop-in")
+    drop_in = req.drop_in
+    drop_in_before = files.read(drop_in)
+    if req.state == "absent":
+        plan.add(drop_in, drop_in_before, None)
+        return plan
+    runtime: dict[str, Any] = {"runtimes": {req.runtime_name: _crio_runtime_entry(plain, req)}}
+    if req.set_as_default:
+        runtime = {"default_runtime": req.runtime_name, **runtime}
+    drop_doc = cf.tomlkit.document()
+    drop_doc["crio"] = build_table({"runtime": runtime}, super_table=True)
+    header = "# Managed by homelab.nvidia_gpu.nvidia_ctk: the NVIDIA runtime for cri-o.\n\n"
+    plan.add(drop_in, drop_in_before, header + cf.dump_toml(drop_doc))
+    return plan
