@@ -10,8 +10,10 @@ and takes a backup with `AnsibleModule.backup_local` first when asked.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import re
 import tempfile
 import traceback
 from collections.abc import Mapping
@@ -118,6 +120,138 @@ def to_plain(value: Any) -> Any:
         return [to_plain(item) for item in value]
     unwrap = getattr(value, "unwrap", None)
     return unwrap() if callable(unwrap) else value
+
+
+# --- style-preserving TOML edits (tomlkit documents) -------------------------------------
+
+
+def build_table(data: dict[str, Any], super_table: bool = False) -> Any:
+    """A tomlkit table from plain data: scalars first, then sub-tables (so keys stay under their header)."""
+    table = tomlkit.table(super_table) if super_table else tomlkit.table()
+    for key, value in data.items():
+        if not isinstance(value, dict):
+            table[key] = value
+    for key, value in data.items():
+        if isinstance(value, dict):
+            implicit = bool(value) and all(isinstance(v, dict) for v in value.values())
+            table[key] = build_table(value, super_table=implicit)
+    return table
+
+
+def get_path(data: Any, keys: list[str]) -> Any:
+    for key in keys:
+        if not hasattr(data, "get"):
+            return None
+        data = data.get(key)
+        if data is None:
+            return None
+    return data
+
+
+def ensure_tables(container: Any, keys: list[str], path: str) -> Any:
+    """The (tomlkit) table at `keys`, creating missing ones as implicit (super) tables."""
+    for key in keys:
+        if key not in container:
+            container[key] = tomlkit.table(True)
+        container = container[key]
+        if not hasattr(container, "keys"):
+            raise ConfigFileError(path, f"{'.'.join(keys)}: {key} is not a table")
+    return container
+
+
+def set_if_different(container: Any, key: str, value: Any) -> None:
+    if key not in container or to_plain(container[key]) != value:
+        container[key] = build_table(value) if isinstance(value, dict) else value
+
+
+def remove_and_prune(doc: Any, keys: list[str]) -> None:
+    """Remove doc[keys...] and every table on the way that this leaves empty."""
+    chain = [doc]
+    for key in keys[:-1]:
+        nxt = chain[-1].get(key) if hasattr(chain[-1], "get") else None
+        if not hasattr(nxt, "keys"):
+            return
+        chain.append(nxt)
+    if keys[-1] not in chain[-1]:
+        return
+    del chain[-1][keys[-1]]
+    for depth in range(len(chain) - 1, 0, -1):
+        if len(chain[depth]) == 0:
+            del chain[depth - 1][keys[depth - 1]]
+        else:
+            break
+
+
+def set_deep(container: Any, key: str, value: Any) -> None:
+    """Set a key; a dict value is merged into an existing table key by key (style of the rest kept)."""
+    existing = container.get(key) if key in container else None
+    if isinstance(value, dict) and hasattr(existing, "keys"):
+        for sub_key, sub_value in value.items():
+            set_deep(existing, sub_key, sub_value)
+        return
+    set_if_different(container, key, value)
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_BASIC_KEY = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
+_LITERAL_KEY = re.compile(r"'([^'\n]*)'")
+
+
+def parse_dotted_key(key: str) -> list[str]:
+    """TOML dotted key -> segments: `plugins."io.containerd.grpc.v1.cri".containerd` -> 3 segments."""
+    segments: list[str] = []
+    pos = 0
+    while True:
+        while pos < len(key) and key[pos] in " \t":
+            pos += 1
+        for pattern in (_BARE_KEY, _BASIC_KEY, _LITERAL_KEY):
+            match = pattern.match(key, pos)
+            if match:
+                break
+        else:
+            raise ValueError(f"invalid key {key!r} at character {pos + 1}: expected a bare or quoted segment")
+        if pattern is _BASIC_KEY:
+            try:
+                segments.append(json.loads(match.group(0)))
+            except ValueError as exc:
+                raise ValueError(f"invalid key {key!r}: bad escape in {match.group(0)}") from exc
+        else:
+            segments.append(match.group(1) if pattern is _LITERAL_KEY else match.group(0))
+        pos = match.end()
+        while pos < len(key) and key[pos] in " \t":
+            pos += 1
+        if pos == len(key):
+            return segments
+        if key[pos] != ".":
+            raise ValueError(f"invalid key {key!r} at character {pos + 1}: expected '.'")
+        pos += 1
+
+
+def deep_merge(data: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `data` with `settings` merged in: dicts merge recursively, anything else replaces."""
+    new = copy.deepcopy(data)
+    for key, value in settings.items():
+        if isinstance(value, dict) and isinstance(new.get(key), dict):
+            new[key] = deep_merge(new[key], value)
+        else:
+            new[key] = copy.deepcopy(value)
+    return new
+
+
+def deep_remove(data: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `data` without the keys named in `settings`. A non-empty dict value names keys inside
+    that key; a dict this leaves empty is removed too. Other values are ignored (only names count)."""
+    new = copy.deepcopy(data)
+    for key, value in settings.items():
+        if key not in new:
+            continue
+        if isinstance(value, dict) and value and isinstance(new[key], dict):
+            new[key] = deep_remove(new[key], value)
+            if not new[key]:
+                del new[key]
+        else:
+            del new[key]
+    return new
 
 
 def diff_entry(path: str, before: str | None, after: str | None) -> dict[str, str]:

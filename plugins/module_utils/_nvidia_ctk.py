@@ -178,70 +178,13 @@ def _plan_docker(req: Request, files: Files) -> Plan:
 # --- shared TOML helpers --------------------------------------------------------------------
 
 
-def build_table(data: dict[str, Any], super_table: bool = False) -> Any:
-    """A tomlkit table from plain data: scalars first, then sub-tables (so keys stay under their header)."""
-    table = cf.tomlkit.table(super_table) if super_table else cf.tomlkit.table()
-    for key, value in data.items():
-        if not isinstance(value, dict):
-            table[key] = value
-    for key, value in data.items():
-        if isinstance(value, dict):
-            implicit = bool(value) and all(isinstance(v, dict) for v in value.values())
-            table[key] = build_table(value, super_table=implicit)
-    return table
-
-
-def get_path(data: Any, keys: list[str]) -> Any:
-    for key in keys:
-        if not hasattr(data, "get"):
-            return None
-        data = data.get(key)
-        if data is None:
-            return None
-    return data
-
-
-def ensure_tables(container: Any, keys: list[str], path: str) -> Any:
-    """The (tomlkit) table at `keys`, creating missing ones as implicit (super) tables."""
-    for key in keys:
-        if key not in container:
-            container[key] = cf.tomlkit.table(True)
-        container = container[key]
-        if not hasattr(container, "keys"):
-            raise cf.ConfigFileError(path, f"{'.'.join(keys)}: {key} is not a table")
-    return container
-
-
-def set_if_different(container: Any, key: str, value: Any) -> None:
-    if key not in container or cf.to_plain(container[key]) != value:
-        container[key] = build_table(value) if isinstance(value, dict) else value
-
-
-def remove_and_prune(doc: Any, keys: list[str]) -> None:
-    """Remove doc[keys...] and every table on the way that this leaves empty."""
-    chain = [doc]
-    for key in keys[:-1]:
-        nxt = chain[-1].get(key) if hasattr(chain[-1], "get") else None
-        if not hasattr(nxt, "keys"):
-            return
-        chain.append(nxt)
-    if keys[-1] not in chain[-1]:
-        return
-    del chain[-1][keys[-1]]
-    for depth in range(len(chain) - 1, 0, -1):
-        if len(chain[depth]) == 0:
-            del chain[depth - 1][keys[depth - 1]]
-        else:
-            break
-
-
 def low_level_runtime(runtimes: Any, default_name: Any) -> dict[str, Any] | None:
     """Upstream's template: the default runtime (unless nvidia*), else runc, else crun."""
     candidates = ["runc", "crun"]
     if isinstance(default_name, str) and default_name and not default_name.startswith("nvidia"):
         candidates.insert(0, default_name)
     for candidate in candidates:
-        entry = get_path(runtimes, [candidate])
+        entry = cf.get_path(runtimes, [candidate])
         if isinstance(entry, dict):
             return copy.deepcopy(entry)
     return None
@@ -376,12 +319,12 @@ def _plan_containerd(req: Request, files: Files) -> Plan:
         return plan
 
     # present: the drop-in is a full copy of config.toml's CRI section plus our runtime.
-    source_cri = copy.deepcopy(get_path(plain, ["plugins", cri]) or {})
+    source_cri = copy.deepcopy(cf.get_path(plain, ["plugins", cri]) or {})
     if not isinstance(source_cri, dict):
         raise cf.ConfigFileError(config_path, f'plugins."{cri}" must be a table')
     containerd = source_cri.setdefault("containerd", {})
     runtimes = containerd.setdefault("runtimes", {})
-    runtimes[req.runtime_name] = containerd_runtime_entry(get_path(plain, ["plugins", cri]) or {}, req, version)
+    runtimes[req.runtime_name] = containerd_runtime_entry(cf.get_path(plain, ["plugins", cri]) or {}, req, version)
     if req.set_as_default:
         containerd["default_runtime_name"] = req.runtime_name
     elif req.set_as_default is False and containerd.get("default_runtime_name") == req.runtime_name:
@@ -402,7 +345,7 @@ def _plan_containerd(req: Request, files: Files) -> Plan:
         new_state["import_added"] = pattern
     drop_doc = cf.tomlkit.document()
     drop_doc["version"] = version
-    drop_doc["plugins"] = build_table({cri: source_cri}, super_table=True)
+    drop_doc["plugins"] = cf.build_table({cri: source_cri}, super_table=True)
     drop_in_after = _containerd_header(req, new_state) + "\n" + cf.dump_toml(drop_doc)
     config_after = before if before is not None and cf.to_plain(doc) == plain else cf.dump_toml(doc)
     plan.add(config_path, before, config_after)
@@ -415,31 +358,31 @@ def _containerd_in_place(doc: Any, plain: dict[str, Any], req: Request, version:
     keys = ["plugins", cri, "containerd", "runtimes", req.runtime_name]
     path = req.config
     if req.state == "absent":
-        remove_and_prune(doc, keys)
-        if get_path(cf.to_plain(doc), [*keys[:3], "default_runtime_name"]) == req.runtime_name:
-            remove_and_prune(doc, [*keys[:3], "default_runtime_name"])
-        if req.cdi and get_path(cf.to_plain(doc), [*keys[:2], "enable_cdi"]) is True:
-            remove_and_prune(doc, [*keys[:2], "enable_cdi"])
+        cf.remove_and_prune(doc, keys)
+        if cf.get_path(cf.to_plain(doc), [*keys[:3], "default_runtime_name"]) == req.runtime_name:
+            cf.remove_and_prune(doc, [*keys[:3], "default_runtime_name"])
+        if req.cdi and cf.get_path(cf.to_plain(doc), [*keys[:2], "enable_cdi"]) is True:
+            cf.remove_and_prune(doc, [*keys[:2], "enable_cdi"])
         return
     if not plain and version != 1:
         doc["version"] = version
-    entry = containerd_runtime_entry(get_path(plain, ["plugins", cri]) or {}, req, version)
-    runtimes = ensure_tables(doc, keys[:4], path)
-    set_if_different(runtimes, req.runtime_name, entry)
-    containerd = ensure_tables(doc, keys[:3], path)
+    entry = containerd_runtime_entry(cf.get_path(plain, ["plugins", cri]) or {}, req, version)
+    runtimes = cf.ensure_tables(doc, keys[:4], path)
+    cf.set_if_different(runtimes, req.runtime_name, entry)
+    containerd = cf.ensure_tables(doc, keys[:3], path)
     if req.set_as_default:
-        set_if_different(containerd, "default_runtime_name", req.runtime_name)
+        cf.set_if_different(containerd, "default_runtime_name", req.runtime_name)
     elif req.set_as_default is False and cf.to_plain(containerd).get("default_runtime_name") == req.runtime_name:
         del containerd["default_runtime_name"]
     if _cdi_supported(req, plan):
-        set_if_different(ensure_tables(doc, keys[:2], path), "enable_cdi", True)
+        cf.set_if_different(cf.ensure_tables(doc, keys[:2], path), "enable_cdi", True)
 
 
 # --- cri-o ----------------------------------------------------------------------------------
 
 
 def _crio_runtime_entry(plain: dict[str, Any], req: Request) -> dict[str, Any]:
-    runtime = get_path(plain, ["crio", "runtime"]) or {}
+    runtime = cf.get_path(plain, ["crio", "runtime"]) or {}
     entry = low_level_runtime(runtime.get("runtimes") if isinstance(runtime, dict) else None,
                               runtime.get("default_runtime") if isinstance(runtime, dict) else None) or {}
     entry["runtime_path"] = req.path
@@ -459,15 +402,15 @@ def _plan_crio(req: Request, files: Files) -> Plan:
             if before is None:
                 plan.add(config_path, None, None)
                 return plan
-            remove_and_prune(doc, keys)
-            if get_path(cf.to_plain(doc), ["crio", "runtime", "default_runtime"]) == req.runtime_name:
-                remove_and_prune(doc, ["crio", "runtime", "default_runtime"])
+            cf.remove_and_prune(doc, keys)
+            if cf.get_path(cf.to_plain(doc), ["crio", "runtime", "default_runtime"]) == req.runtime_name:
+                cf.remove_and_prune(doc, ["crio", "runtime", "default_runtime"])
         else:
-            set_if_different(ensure_tables(doc, keys[:3], config_path), req.runtime_name,
+            cf.set_if_different(cf.ensure_tables(doc, keys[:3], config_path), req.runtime_name,
                              _crio_runtime_entry(plain, req))
-            runtime = ensure_tables(doc, keys[:2], config_path)
+            runtime = cf.ensure_tables(doc, keys[:2], config_path)
             if req.set_as_default:
-                set_if_different(runtime, "default_runtime", req.runtime_name)
+                cf.set_if_different(runtime, "default_runtime", req.runtime_name)
             elif req.set_as_default is False and cf.to_plain(runtime).get("default_runtime") == req.runtime_name:
                 del runtime["default_runtime"]
         unchanged = before is not None and cf.to_plain(doc) == plain
@@ -484,7 +427,7 @@ def _plan_crio(req: Request, files: Files) -> Plan:
     if req.set_as_default:
         runtime = {"default_runtime": req.runtime_name, **runtime}
     drop_doc = cf.tomlkit.document()
-    drop_doc["crio"] = build_table({"runtime": runtime}, super_table=True)
+    drop_doc["crio"] = cf.build_table({"runtime": runtime}, super_table=True)
     header = "# Managed by homelab.nvidia_gpu.nvidia_ctk: the NVIDIA runtime for cri-o.\n\n"
     plan.add(drop_in, drop_in_before, header + cf.dump_toml(drop_doc))
     return plan

@@ -1,0 +1,149 @@
+#!/usr/bin/python
+# Copyright (c) homelab.nvidia_gpu contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: docker_daemon_config
+short_description: Merge settings into docker's daemon.json, or remove them, keeping every other key
+version_added: 0.1.0
+description:
+  - Merges O(settings) into C(daemon.json) (O(state=present)) or removes the keys it names (O(state=absent)),
+    and leaves every other key alone, so that several roles can share the file (for example log options
+    next to the C(nvidia) runtime written by M(homelab.nvidia_gpu.nvidia_ctk)).
+  - Nested objects merge key by key; any other value (string, number, list) replaces the old one.
+  - The file is rewritten (4-space indent, sorted keys, as C(nvidia-ctk) writes it) only when its
+    content changes; a file whose content already matches keeps its bytes and its layout.
+  - Invalid JSON, an empty file (dockerd refuses one) or a top level that is not an object fails with
+    the file, line, column and reason; nothing is written then.
+  - Writes through a temporary file in the same directory and an atomic rename that keeps the file's
+    mode and owner.
+author:
+  - homelab.nvidia_gpu maintainers (@homelab)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+options:
+  path:
+    description:
+      - The daemon.json to edit. A missing file is created with O(state=present).
+    type: path
+    default: /etc/docker/daemon.json
+  settings:
+    description:
+      - With O(state=present), the keys and values to merge in.
+      - With O(state=absent), the keys to remove. A non-empty object names keys inside that key (an
+        object this leaves empty is removed too); any other value is ignored, only the name counts.
+    type: dict
+    required: true
+  state:
+    description:
+      - V(present) merges O(settings), V(absent) removes the keys it names.
+    type: str
+    choices: [present, absent]
+    default: present
+  backup:
+    description:
+      - Keep a timestamped copy of the file before changing it.
+    type: bool
+    default: false
+notes:
+  - dockerd reads daemon.json only at start; restart it when RV(restart_required) is true.
+seealso:
+  - module: homelab.nvidia_gpu.nvidia_ctk
+"""
+
+EXAMPLES = r"""
+- name: Docker logs rotate at 10 MiB, 3 files
+  homelab.nvidia_gpu.docker_daemon_config:
+    settings:
+      log-driver: json-file
+      log-opts:
+        max-size: 10m
+        max-file: "3"
+  notify: Restart docker
+
+- name: Docker no longer limits the log file count
+  homelab.nvidia_gpu.docker_daemon_config:
+    state: absent
+    settings:
+      log-opts:
+        max-file:
+"""
+
+RETURN = r"""
+files:
+  description: The file, when it was (or in check mode would be) written.
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/docker/daemon.json]
+backup_files:
+  description: Backup copies made (O(backup=true)).
+  returned: always
+  type: list
+  elements: str
+diff:
+  description: C(before)/C(after) of the file, with C(before_header)/C(after_header).
+  returned: in diff mode
+  type: list
+  elements: dict
+restart_required:
+  description: Whether dockerd must be restarted to apply the change.
+  returned: always
+  type: bool
+  sample: true
+config:
+  description: The resulting daemon.json content.
+  returned: success
+  type: dict
+  sample: {log-driver: json-file, runtimes: {nvidia: {args: [], path: nvidia-container-runtime}}}
+error:
+  description: Where the file could not be parsed (C(path), C(line), C(column), C(reason)).
+  returned: on a parse failure
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _config_files as cf
+
+
+def plan(path: str, before: str | None, settings: dict, state: str) -> tuple[cf.FileChange, dict]:
+    """The change to daemon.json (pure); raises ConfigFileError on a file that cannot be parsed."""
+    if before is None and state == "absent":
+        return cf.FileChange(path, None, None), {}
+    data = {} if before is None else cf.load_json_object(path, before)
+    new = cf.deep_merge(data, settings) if state == "present" else cf.deep_remove(data, settings)
+    after = before if before is not None and new == data else cf.dump_json(new)
+    return cf.FileChange(path, before, after), new
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "default": "/etc/docker/daemon.json"},
+            "settings": {"type": "dict", "required": True},
+            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+            "backup": {"type": "bool", "default": False},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        change, config = plan(params["path"], cf.read_text(params["path"]), params["settings"], params["state"])
+    except cf.ConfigFileError as exc:
+        module.fail_json(msg=str(exc), error=exc.as_dict(), changed=False)
+    result = cf.apply_changes(module, [change], params["backup"])
+    module.exit_json(restart_required=result["changed"], config=config, **result)
+
+
+if __name__ == "__main__":
+    main()
