@@ -15,9 +15,10 @@ description:
     and without upstream's defects. Judged on parsed content, the result equals upstream's for the same
     flags, except where upstream is defective (listed below).
   - V(docker) - merges C(runtimes.<runtime_name>) into C(daemon.json), an entry holding C(args) (an empty
-    list) and C(path) (O(runtime_path)), replaced whole as upstream does; every other key survives. O(cdi=true) sets C(features.cdi) and keeps the other
-    C(features) keys (upstream replaces the whole C(features) object). The file is rewritten (4-space
-    indent, sorted keys, as upstream) only when its content changes.
+    list) and C(path) (O(runtime_path)), replaced whole as upstream does; every other key survives.
+    O(cdi=true) sets C(features.cdi) and keeps the other C(features) keys (upstream replaces the whole
+    C(features) object). The file is rewritten (4-space indent, sorted keys, as upstream) only when its
+    content changes.
   - V(containerd) - writes the drop-in O(drop_in_path) holding a copy of config.toml's CRI plugin section
     plus the NVIDIA runtime (the runtime's settings are copied from the default, C(runc) or C(crun) runtime,
     for example C(SystemdCgroup)), and adds its directory glob to C(imports) in config.toml, as upstream.
