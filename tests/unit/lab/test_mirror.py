@@ -1,0 +1,185 @@
+"""Fast checks on the built fixture mirror (.cache/lab/mirror, tests/lab/mirror/build.sh)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+MIRROR = ROOT / ".cache" / "lab" / "mirror"
+CUDA = MIRROR / "compute" / "cuda" / "repos"
+TOOLKIT = MIRROR / "libnvidia-container"
+PI = MIRROR / "raspberrypi" / "debian"
+
+pytestmark = [
+    pytest.mark.skipif(
+        not (MIRROR / "fingerprints.yml").is_file(),
+        reason="no built mirror: run tests/lab/mirror/build.sh",
+    ),
+    pytest.mark.skipif(not shutil.which("gpg") or not shutil.which("gpgv"), reason="gpg/gpgv not installed"),
+]
+
+BRANCHES = {"570": "570.195.03-1", "580": "580.95.05-1", "590": "590.48.01-1"}
+CUDA_ARCH = {"x86_64": "amd64", "sbsa": "arm64"}
+TOOLKIT_PACKAGES = (
+    "nvidia-container-toolkit",
+    "nvidia-container-toolkit-base",
+    "libnvidia-container-tools",
+    "libnvidia-container1",
+)
+TOOLKIT_VERSIONS = {"stable": ["1.17.8-1", "1.18.1-1"], "experimental": ["1.17.8-1", "1.18.1-1", "1.19.0~rc.1-1"]}
+PI_VERSION = "1:6.12.47-1+rpt1~bookworm"
+PI_PACKAGES = (
+    "linux-headers-rpi-2712",
+    "linux-headers-rpi-v8",
+    "linux-image-rpi-v8",
+    "linux-headers-6.12.47+rpt-rpi-2712",
+    "linux-headers-6.12.47+rpt-rpi-v8",
+    "linux-image-6.12.47+rpt-rpi-v8",
+)
+KEY_FILES = {
+    "cuda": CUDA / "debian12" / "x86_64" / "3bf863cc.pub",
+    "toolkit": TOOLKIT / "gpgkey",
+    "raspberrypi": PI / "raspberrypi.gpg.key",
+}
+
+
+def _fingerprints() -> dict[str, str]:
+    text = (MIRROR / "fingerprints.yml").read_text(encoding="utf-8")
+    return dict(re.findall(r"^lab_(\w+)_key_fingerprint:\s*(\S+)\s*$", text, re.MULTILINE))
+
+
+@pytest.fixture(scope="module")
+def keyrings(tmp_path_factory) -> dict[str, Path]:
+    """Binary keyrings (for gpgv) made from the exported armored keys."""
+    home = tmp_path_factory.mktemp("gnupg")
+    home.chmod(0o700)
+    rings = {}
+    for name, path in KEY_FILES.items():
+        ring = home / f"{name}.gpg"
+        subprocess.run(
+            ["gpg", "--homedir", str(home), "--batch", "--yes", "--dearmor", "-o", str(ring), str(path)], check=True
+        )
+        rings[name] = ring
+    return rings
+
+
+def _key_fingerprints(path: Path, home: Path) -> list[str]:
+    out = subprocess.run(
+        ["gpg", "--homedir", str(home), "--batch", "--show-keys", "--with-colons", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return [line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:")]
+
+
+def _releases() -> list[tuple[Path, str]]:
+    found = []
+    for release in sorted(MIRROR.rglob("Release")):
+        if CUDA in release.parents:
+            key = "cuda"
+        elif TOOLKIT in release.parents:
+            key = "toolkit"
+        else:
+            key = "raspberrypi"
+        found.append((release, key))
+    return found
+
+
+def _gpgv(ring: Path, *files: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["gpgv", "--keyring", str(ring), *map(str, files)], capture_output=True, text=True)
+
+
+def _packages(index: Path) -> set[tuple[str, str, str]]:
+    found = set()
+    for stanza in index.read_text(encoding="utf-8").split("\n\n"):
+        fields = dict(re.findall(r"^(Package|Version|Architecture): (.+)$", stanza, re.MULTILINE))
+        if fields:
+            found.add((fields["Package"], fields["Version"], fields["Architecture"]))
+    return found
+
+
+def test_fingerprints_match_the_exported_keys(tmp_path):
+    tmp_path.chmod(0o700)
+    fprs = _fingerprints()
+    assert set(fprs) == {"cuda", "toolkit", "raspberrypi"}
+    assert all(re.fullmatch(r"[0-9A-F]{40}", f) for f in fprs.values()), fprs
+    assert len(set(fprs.values())) == 3
+    for name, path in KEY_FILES.items():
+        assert _key_fingerprints(path, tmp_path) == [fprs[name]], path
+    for pub in [*CUDA.glob("*/*/3bf863cc.pub"), *CUDA.glob("debian13/*/8793F200.pub")]:
+        assert _key_fingerprints(pub, tmp_path) == [fprs["cuda"]], pub
+
+
+def test_every_release_is_signed_by_its_lab_key(keyrings):
+    releases = _releases()
+    assert len(releases) == 4 * 2 + 2 * 2 + 1  # CUDA trees, toolkit channels x arches, Pi bookworm
+    for release, key in releases:
+        inrelease, detached = release.with_name("InRelease"), release.with_name("Release.gpg")
+        assert _gpgv(keyrings[key], inrelease).returncode == 0, inrelease
+        assert _gpgv(keyrings[key], detached, release).returncode == 0, detached
+        for other in set(keyrings) - {key}:
+            assert _gpgv(keyrings[other], inrelease).returncode != 0, f"{inrelease} verifies with the {other} key"
+
+
+def test_release_hashes_cover_the_indexes():
+    for release, _key in _releases():
+        text = release.read_text(encoding="utf-8")
+        sha256 = text.split("SHA256:\n", 1)[1]
+        entries = re.findall(r"^ ([0-9a-f]{64})\s+(\d+) (\S+)$", sha256, re.MULTILINE)
+        assert any(name.endswith("Packages") for _h, _s, name in entries), release
+        for digest, size, name in entries:
+            data = (release.parent / name).read_bytes()
+            assert (hashlib.sha256(data).hexdigest(), len(data)) == (digest, int(size)), name
+
+
+@pytest.mark.parametrize("distro", ["debian12", "debian13", "ubuntu2204", "ubuntu2404"])
+@pytest.mark.parametrize("tree", sorted(CUDA_ARCH))
+def test_cuda_tree_packages(distro, tree):
+    arch = CUDA_ARCH[tree]
+    want = set()
+    for branch, version in BRANCHES.items():
+        for name in (
+            "nvidia-kernel-dkms",
+            "nvidia-kernel-open-dkms",
+            "nvidia-driver-cuda",
+            "cuda-drivers",
+            "nvidia-open",
+        ):
+            want.add((name, version, arch))
+        want |= {(f"cuda-drivers-{branch}", version, arch), (f"nvidia-open-{branch}", version, arch)}
+        want.add((f"nvidia-driver-pinning-{branch}", version, "all"))
+    assert _packages(CUDA / distro / tree / "Packages") == want
+
+
+@pytest.mark.parametrize("channel", sorted(TOOLKIT_VERSIONS))
+@pytest.mark.parametrize("arch", ["amd64", "arm64"])
+def test_toolkit_packages(channel, arch):
+    want = {(p, v, arch) for p in TOOLKIT_PACKAGES for v in TOOLKIT_VERSIONS[channel]}
+    assert _packages(TOOLKIT / channel / "deb" / arch / "Packages") == want
+
+
+def test_raspberrypi_packages():
+    index = PI / "dists" / "bookworm" / "main" / "binary-arm64" / "Packages"
+    assert _packages(index) == {(p, PI_VERSION, "arm64") for p in PI_PACKAGES}
+
+
+def test_toolkit_depends_like_upstream():
+    text = (TOOLKIT / "stable" / "deb" / "amd64" / "Packages").read_text(encoding="utf-8")
+    stanza = next(s for s in text.split("\n\n") if "Package: nvidia-container-toolkit\n" in s and "1.18.1-1" in s)
+    assert "Depends: nvidia-container-toolkit-base (= 1.18.1-1), libnvidia-container-tools (= 1.18.1-1)" in stanza
+
+
+def test_runfiles_match_their_checksums():
+    runs = sorted(MIRROR.glob("XFree86/Linux-*/*/NVIDIA-Linux-*.run"))
+    assert len(runs) == 2 * len(BRANCHES)
+    for run in runs:
+        digest, name = run.with_name(run.name + ".sha256sum").read_text(encoding="utf-8").split()
+        assert name == run.name
+        assert hashlib.sha256(run.read_bytes()).hexdigest() == digest
