@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# `make lab`: a container lab standing in for the home cluster, driven by inventories/lab.
+#   tests/lab/lab.sh up      start (or reuse) nvgpu-lab-<host> containers, prepare them, run
+#                            playbooks/site.yml then playbooks/validate.yml against them
+#   tests/lab/lab.sh down    remove the lab's containers (`make lab-down`)
+#   tests/lab/lab.sh status  show them (`make lab-status`)
+# No GPU is present in the lab: the Tesla P4 (on the arm64 "Pi 5") and the Tesla P10 (on the amd64
+# host) are config-space dumps read through lspci_gpu_facts' test seams, for the verdict only.
+# LAB_ANSIBLE_ARGS="..." is passed to every ansible-playbook call (for example "-v" or "--limit x86-p10").
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+export PATH="$root/.venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$root/.cache/collections"
+export MOLECULE_PROJECT_DIRECTORY="$root"  # the shared lab group_vars find the checkout with it
+export ANSIBLE_CALLBACK_RESULT_FORMAT=yaml ANSIBLE_INTERPRETER_PYTHON=/usr/bin/python3
+inventory=inventories/lab
+network=nvgpu-lab
+read -r -a extra_args <<<"${LAB_ANSIBLE_ARGS:-}"
+
+log() { printf '[lab] %s\n' "$*"; }
+die() { printf '[lab] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# host container image platform, one line per lab host, from the inventory (one source of truth)
+lab_hosts() {
+  ansible-inventory -i "$inventory" --list | python3 -c '
+import json, sys
+inv = json.load(sys.stdin)
+hostvars = inv.get("_meta", {}).get("hostvars", {})
+for host in sorted(hostvars):
+    v = hostvars[host]
+    print(host, v["ansible_host"], v["lab_image"], v["lab_platform"])
+'
+}
+
+# container_field NAME GO-TEMPLATE: the field, or "absent" when there is no such container
+container_field() {
+  docker container inspect "$1" >/dev/null 2>&1 || { echo absent; return; }
+  docker container inspect --format "$2" "$1"
+}
+
+start_host() {
+  local host=$1 name=$2 image=$3 platform=$4 state want have
+  want=$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null) || die "image $image is missing: run make setup"
+  state=$(container_field "$name" '{{.State.Status}}')
+  if [ "$state" != absent ]; then
+    have=$(docker inspect --format '{{.Image}}' "$name")
+    if [ "$have" != "$want" ]; then
+      log "$name was made from an older $image: recreating it"
+      docker rm -f "$name" >/dev/null
+      state=absent
+    fi
+  fi
+  case $state in
+    running) log "$name is running (reused)" ;;
+    absent)
+      log "$name: starting from $image ($platform)"
+      docker run -d --name "$name" --hostname "$host" --platform "$platform" \
+        --label nvgpu-lab.host="$host" \
+        --cap-add SYS_ADMIN --cap-add NET_ADMIN --cgroupns host \
+        -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
+        --tmpfs /run:exec --tmpfs /run/lock --tmpfs /tmp:exec,mode=1777 \
+        --network "$network" "$image" >/dev/null ;;
+    *)
+      log "$name is $state: starting it again"
+      docker start "$name" >/dev/null ;;
+  esac
+}
+
+playbook() {
+  local t0=$SECONDS
+  log "ansible-playbook -i $inventory $*"
+  ansible-playbook -i "$inventory" "${extra_args[@]}" "$@"
+  log "$1 finished in $((SECONDS - t0))s"
+}
+
+up() {
+  local t0=$SECONDS host name image platform
+  [ -x .venv/bin/ansible-playbook ] || die "no .venv: run make setup first"
+  docker network inspect "$network" >/dev/null 2>&1 || die "docker network $network is missing: run make setup first"
+  [ -e tests/lab/mirror/READY ] || die "the fixture mirror is not built (tests/lab/mirror/READY is missing): run make setup"
+  if [ "$(container_field nvgpu-lab-mirror '{{.State.Running}}')" != true ]; then
+    [ -x tests/lab/mirror/serve.sh ] || die "the mirror container nvgpu-lab-mirror is not running"
+    log "starting the fixture mirror"
+    tests/lab/mirror/serve.sh
+  fi
+  while read -r host name image platform; do
+    start_host "$host" "$name" "$image" "$platform"
+  done < <(lab_hosts)
+  playbook molecule/site/prepare.yml
+  playbook playbooks/site.yml
+  playbook playbooks/validate.yml
+  log "lab is up in $((SECONDS - t0))s; GPU inventory report: .cache/lab/gpu-inventory.md"
+  log "no GPU is present in the lab: the Tesla P4 and P10 above are simulated (lspci dumps) for the verdict only"
+  log "run it again:  make lab   (reuses the containers; site.yml should then change nothing)"
+  log "tear it down:  make lab-down   (or tests/lab/lab.sh down)"
+}
+
+down() {
+  local host name image platform
+  while read -r host name image platform; do
+    if [ "$(container_field "$name" '{{.Name}}')" != absent ]; then
+      docker rm -f "$name" >/dev/null
+      log "$name removed"
+    fi
+  done < <(lab_hosts)
+  log "the fixture mirror (nvgpu-lab-mirror) and the base images are kept"
+}
+
+status() {
+  local host name image platform state
+  while read -r host name image platform; do
+    state=$(container_field "$name" '{{.State.Status}} since {{.State.StartedAt}}')
+    printf '%-10s %-22s %-34s %s\n' "$host" "$name" "$image" "$state"
+  done < <(lab_hosts)
+  printf '%-10s %-22s %-34s %s\n' mirror nvgpu-lab-mirror "" \
+    "$(container_field nvgpu-lab-mirror '{{.State.Status}}')"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac
