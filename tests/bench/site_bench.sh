@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Benchmark of playbooks/site.yml on the lab (not a test): fresh converge time, no-op re-run time
+# and the task count of a no-op run, and the fresh converge time for 1 versus 4 hosts. Prints a
+# Markdown table (paste it into README.md with the date and machine it prints).
+# The hosts are throwaway amd64 bookworm containers nvgpu-bench-<n> with the lab's group_vars (fixture
+# mirror, branch 580), all GPU nodes without a GPU, so each gets the whole stack. arm64 is left out:
+# under qemu it would measure the emulator. Preparation (systemd, apt lists, kernel ABI) is not
+# timed. Debian packages come from the real archive, so the network is part of the figures.
+# BENCH_KEEP=1 keeps the containers afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+export PATH="$root/.venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$root/.cache/collections"
+export MOLECULE_PROJECT_DIRECTORY="$root" ANSIBLE_INTERPRETER_PYTHON=/usr/bin/python3
+export ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1
+image=nvgpu-lab/debian:bookworm-amd64
+work=$(mktemp -d /tmp/site-bench.XXXXXX)
+logs=$root/.cache/bench
+mkdir -p "$logs"
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+
+cleanup() {
+  if [ "${BENCH_KEEP:-0}" != 1 ]; then
+    for n in 1 2 3 4; do docker rm -f "nvgpu-bench-$n" >/dev/null 2>&1 || true; done
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+[ -e tests/lab/mirror/READY ] || { log "fixture mirror not built: run make setup"; exit 1; }
+[ "$(docker inspect --format '{{.State.Running}}' nvgpu-lab-mirror 2>/dev/null)" = true ] || tests/lab/mirror/serve.sh
+
+# inventory NAME COUNT: a lab-like inventory of COUNT GPU nodes, reusing inventories/lab/group_vars
+inventory() {
+  local dir=$work/$1 n
+  mkdir -p "$dir"
+  ln -sfn "$root/inventories/lab/group_vars" "$dir/group_vars"
+  {
+    echo "all:"
+    echo "  vars: {ansible_connection: community.docker.docker}"
+    echo "  children:"
+    for g in lab gpu_nodes docker_hosts k8s_nodes x86; do
+      echo "    $g:"
+      echo "      hosts:"
+      for n in $(seq 1 "$2"); do echo "        bench-$n: {ansible_host: nvgpu-bench-$n}"; done
+    done
+  } >"$dir/hosts.yml"
+  echo "$dir"
+}
+
+fresh_containers() {
+  local n
+  for n in $(seq 1 "$1"); do
+    docker rm -f "nvgpu-bench-$n" >/dev/null 2>&1 || true
+    docker run -d --name "nvgpu-bench-$n" --hostname "bench-$n" --platform linux/amd64 \
+      --cap-add SYS_ADMIN --cap-add NET_ADMIN --cgroupns host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
+      --tmpfs /run:exec --tmpfs /run/lock --tmpfs /tmp:exec,mode=1777 --network nvgpu-lab "$image" >/dev/null
+  done
+}
+
+# timed LOGNAME INVENTORY PLAYBOOK: run it, print seconds; the log keeps the recap
+timed() {
+  local t0 t1
+  t0=$(date +%s.%N)
+  ansible-playbook -i "$2" "$3" >"$logs/$1.log" 2>&1 || { log "$3 failed, see $logs/$1.log"; tail -n 30 "$logs/$1.log" >&2; exit 1; }
+  t1=$(date +%s.%N)
+  python3 -c "print(f'{$t1 - $t0:.0f}')"
+}
+
+# recap LOGNAME FIELD: the sum of FIELD (ok, changed, skipped) over the PLAY RECAP lines
+recap() {
+  sed -n '/PLAY RECAP/,$p' "$logs/$1.log" | grep -o "$2=[0-9]*" | cut -d= -f2 | awk '{s += $1} END {print s + 0}'
+}
+
+inv1=$(inventory one 1)
+inv4=$(inventory four 4)
+
+log "1 host: fresh containers, prepare (untimed)"
+fresh_containers 1
+ansible-playbook -i "$inv1" molecule/site/prepare.yml >"$logs/prepare-1.log" 2>&1
+log "1 host: fresh converge"
+fresh1=$(timed site-fresh-1 "$inv1" playbooks/site.yml)
+log "1 host: no-op re-run"
+noop1=$(timed site-noop-1 "$inv1" playbooks/site.yml)
+noop_ok=$(recap site-noop-1 ok)
+noop_changed=$(recap site-noop-1 changed)
+noop_skipped=$(recap site-noop-1 skipped)
+
+log "4 hosts: fresh containers, prepare (untimed)"
+fresh_containers 4
+ansible-playbook -i "$inv4" molecule/site/prepare.yml >"$logs/prepare-4.log" 2>&1
+log "4 hosts: fresh converge"
+fresh4=$(timed site-fresh-4 "$inv4" playbooks/site.yml)
+log "4 hosts: no-op re-run"
+noop4=$(timed site-noop-4 "$inv4" playbooks/site.yml)
+noop4_changed=$(recap site-noop-4 changed)
+
+cpu=$(sed -n 's/^model name\s*:\s*//p' /proc/cpuinfo | head -n1)
+mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
+cat <<EOF
+
+site.yml on the lab, $(date -u +%Y-%m-%d), $(nproc) CPUs ($cpu), $mem RAM, Docker $(docker version --format '{{.Server.Version}}'), $(ansible --version | head -n1), forks 5.
+Hosts: amd64 bookworm containers, GPU nodes without a GPU (whole stack: headers, repos, driver via DKMS, runtime, toolkit).
+
+| measure | 1 host | 4 hosts |
+| --- | --- | --- |
+| fresh converge | ${fresh1} s | ${fresh4} s |
+| no-op re-run | ${noop1} s | ${noop4} s |
+| no-op re-run: tasks ok / changed / skipped | ${noop_ok} / ${noop_changed} / ${noop_skipped} | changed ${noop4_changed} |
+EOF
+log "logs: $logs/"
