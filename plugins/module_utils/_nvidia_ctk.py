@@ -406,8 +406,8 @@ def _plan_crio(req: Request, files: Files) -> Plan:
             if cf.get_path(cf.to_plain(doc), ["crio", "runtime", "default_runtime"]) == req.runtime_name:
                 cf.remove_and_prune(doc, ["crio", "runtime", "default_runtime"])
         else:
-            cf.set_if_different(cf.ensure_tables(doc, keys[:3], config_path), req.runtime_name,
-                             _crio_runtime_entry(plain, req))
+            runtimes = cf.ensure_tables(doc, keys[:3], config_path)
+            cf.set_if_different(runtimes, req.runtime_name, _crio_runtime_entry(plain, req))
             runtime = cf.ensure_tables(doc, keys[:2], config_path)
             if req.set_as_default:
                 cf.set_if_different(runtime, "default_runtime", req.runtime_name)

@@ -54,7 +54,7 @@ def parse_args(case: str) -> dict:
     """nvidia-ctk flags -> module options (paths still the real /etc ones)."""
     options: dict = {}
     for arg in shlex.split((CASES_DIR / case / "args").read_text()):
-        flag, _, value = arg.partition("=")
+        flag, _unused, value = arg.partition("=")
         if flag == "--runtime":
             options["runtime"] = value
         elif flag == "--set-as-default":
@@ -204,7 +204,7 @@ def test_no_dropin_configures_config_toml(capsys, tmp_path):
 
 def test_docker_cdi_keeps_other_features(capsys, tmp_path):
     """Upstream drops features.buildkit; everything else equals upstream's result."""
-    failed, _ = run_case(capsys, "docker-cdi", tmp_path)
+    failed, _unused = run_case(capsys, "docker-cdi", tmp_path)
     assert not failed
     ours = json.loads((tmp_path / "etc/docker/daemon.json").read_text())
     upstream = json.loads((CASES_DIR / "docker-cdi/result/etc/docker/daemon.json").read_text())
@@ -220,7 +220,7 @@ def test_comments_survive_and_content_equals_upstream(capsys, tmp_path):
     original = (CASES_DIR / case / "etc/containerd/config.toml").read_text()
     upstream = (CASES_DIR / case / "result/etc/containerd/config.toml").read_text()
     assert "#" not in upstream
-    failed, _ = run_case(capsys, case, tmp_path)
+    failed, _unused = run_case(capsys, case, tmp_path)
     assert not failed
     ours = (tmp_path / "etc/containerd/config.toml").read_text().replace(str(tmp_path), "")
     for line in original.splitlines():  # every original line survives verbatim, comments included
@@ -232,7 +232,7 @@ def test_comments_survive_and_content_equals_upstream(capsys, tmp_path):
                                   and c not in DEFECTS and c != "containerd-invalid-toml"])
 def test_effective_containerd_config_equals_upstream(capsys, tmp_path, case):
     """What containerd reads (config.toml + imports) is the same as with upstream's files."""
-    failed, _ = run_case(capsys, case, tmp_path)
+    failed, _unused = run_case(capsys, case, tmp_path)
     assert not failed
     assert effective_containerd(tree(tmp_path, str(tmp_path))) == \
         effective_containerd(tree(CASES_DIR / case / "result"))

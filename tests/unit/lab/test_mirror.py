@@ -93,7 +93,8 @@ def _releases() -> list[tuple[Path, str]]:
 
 
 def _gpgv(ring: Path, *files: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["gpgv", "--keyring", str(ring), *map(str, files)], capture_output=True, text=True)
+    command = ["gpgv", "--keyring", str(ring), *map(str, files)]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
 
 
 def _packages(index: Path) -> set[tuple[str, str, str]]:

@@ -135,8 +135,8 @@ def test_apply_changes_writes_atomically_with_backup_and_diff(tmp_path):
 def test_apply_changes_removes_and_check_mode_writes_nothing(tmp_path):
     target = tmp_path / "f"
     target.write_text("old")
-    result = cf.apply_changes(FakeModule(check_mode=True), [cf.FileChange(str(target), "old", None),
-                                                           cf.FileChange(str(tmp_path / "n"), None, "x")])
+    changes = [cf.FileChange(str(target), "old", None), cf.FileChange(str(tmp_path / "n"), None, "x")]
+    result = cf.apply_changes(FakeModule(check_mode=True), changes)
     assert result["changed"] and "diff" not in result and target.read_text() == "old"
     assert os.listdir(tmp_path) == ["f"]
     cf.apply_changes(FakeModule(), [cf.FileChange(str(target), "old", None)])

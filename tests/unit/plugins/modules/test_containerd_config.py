@@ -92,12 +92,13 @@ def test_create_default_runs_containerd(capsys, tmp_path):
     fake.write_text(f"#!/bin/sh\n[ \"$1 $2\" = 'config default' ] || exit 2\ncat <<'EOF'\n{CONFIG}EOF\n")
     fake.chmod(0o755)
     path = tmp_path / "etc" / "config.toml"
-    failed, result = run(capsys, containerd_config.main, {"path": str(path), "create_default": True,
-                                                         "containerd_path": str(fake), "settings": {SYSTEMD: True}})
+    args = {"path": str(path), "create_default": True, "containerd_path": str(fake), "settings": {SYSTEMD: True}}
+    failed, result = run(capsys, containerd_config.main, args)
     assert not failed and result["changed"] and result["files"] == [str(path)]
     assert path.read_text().startswith("# cluster config\nversion = 2\n")
-    failed, result = run(capsys, containerd_config.main, {"path": str(tmp_path / "x.toml"), "create_default": True,
-                                                         "containerd_path": str(tmp_path / "nope"), "settings": {}})
+    args = {"path": str(tmp_path / "x.toml"), "create_default": True, "containerd_path": str(tmp_path / "nope"),
+            "settings": {}}
+    failed, result = run(capsys, containerd_config.main, args)
     assert failed and "install containerd" in result["msg"]
 
 
