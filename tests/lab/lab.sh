@@ -53,6 +53,7 @@ start_host() {
   case $state in
     running) log "$name is running (reused)" ;;
     absent)
+      fresh+=("$host")
       log "$name: starting from $image ($platform)"
       docker run -d --name "$name" --hostname "$host" --platform "$platform" \
         --label nvgpu-lab.host="$host" \
@@ -83,10 +84,16 @@ up() {
     log "starting the fixture mirror"
     tests/lab/mirror/serve.sh
   fi
+  fresh=()
   while read -r host name image platform; do
     start_host "$host" "$name" "$image" "$platform"
   done < <(lab_hosts)
-  playbook molecule/site/prepare.yml
+  # Only new containers need the prepare step (systemd wait, apt lists, kernel ABI, lab fixtures).
+  if [ "${#fresh[@]}" -gt 0 ]; then
+    playbook molecule/site/prepare.yml --limit "$(IFS=,; echo "${fresh[*]}")"
+  else
+    log "all containers reused: prepare skipped (tests/lab/lab.sh down, then up, for a fresh lab)"
+  fi
   playbook playbooks/site.yml
   playbook playbooks/validate.yml
   log "lab is up in $((SECONDS - t0))s; GPU inventory report: .cache/lab/gpu-inventory.md"
