@@ -123,7 +123,7 @@ def splice(readme: str, block: str) -> str:
     if readme.count(BEGIN) != 1 or readme.count(END) != 1 or readme.index(BEGIN) > readme.index(END):
         raise SystemExit(f"README.md must contain {BEGIN} once, followed by {END} once")
     head, rest = readme.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
+    _unused, tail = rest.split(END, 1)
     return head + block + tail
 
 

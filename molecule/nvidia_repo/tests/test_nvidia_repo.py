@@ -103,7 +103,7 @@ def test_cuda_mirror_is_the_candidate_origin_with_the_pin(host, tree):
 
 
 def test_toolkit_mirror_is_the_candidate_origin(host, deb_arch):
-    candidate, _, sources = candidate_origin(host, "nvidia-container-toolkit")
+    candidate, _unused, sources = candidate_origin(host, "nvidia-container-toolkit")
     channel = "experimental" if host.system_info.codename == "trixie" else "stable"
     assert f"{MIRROR}/libnvidia-container/{channel}/deb/{deb_arch}" in sources
     assert candidate == ("1.19.0~rc.1-1" if channel == "experimental" else "1.18.1-1")
