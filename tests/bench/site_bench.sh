@@ -73,6 +73,7 @@ recap() {
   sed -n '/PLAY RECAP/,$p' "$logs/$1.log" | grep -o "$2=[0-9]*" | cut -d= -f2 | awk '{s += $1} END {print s + 0}'
 }
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 inv1=$(inventory one 1)
 inv4=$(inventory four 4)
 
@@ -101,6 +102,7 @@ mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
 cat <<EOF
 
 site.yml on the lab, $(date -u +%Y-%m-%d), $(nproc) CPUs ($cpu), $mem RAM, Docker $(docker version --format '{{.Server.Version}}'), $(ansible --version | head -n1), forks 5.
+Load average at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine slows every figure).
 Hosts: amd64 bookworm containers, GPU nodes without a GPU (whole stack: headers, repos, driver via DKMS, runtime, toolkit).
 
 | measure | 1 host | 4 hosts |
