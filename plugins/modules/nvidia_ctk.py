@@ -51,13 +51,7 @@ author:
   - homelab.nvidia_gpu maintainers (@homelab)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - homelab.nvidia_gpu.attributes.config_file
 requirements:
   - python3-tomlkit on the managed host for containerd and cri-o (not for docker).
   - nvidia-ctk (package nvidia-container-toolkit-base), the NVIDIA driver and a GPU for O(command=cdi_generate).
