@@ -11,7 +11,9 @@ module writes them. Differences from upstream, on purpose (each one is tested):
   `imports` from upstream and containerd never reads its drop-in;
 - `drop_in_path: ''` configures the runtime in config.toml (upstream adds a glob matching
   config.toml itself and configures nothing);
-- `state: absent` removes what `present` adds (the drop-in records whether it added the import).
+- `state: absent` removes what `present` adds (the drop-in records whether it added the import);
+- a copied low-level runtime without `runtime_type` gets `io.containerd.runc.v2` (upstream leaves it out, and
+  the CRI plugin then ignores the copy's `BinaryName`).
 """
 
 from __future__ import annotations
@@ -229,6 +231,10 @@ def containerd_runtime_entry(cri_plain: dict[str, Any], req: Request, version: i
     entry = low_level_runtime(containerd.get("runtimes"), containerd.get("default_runtime_name"))
     if entry is None:
         entry = dict(CONTAINERD_RUNTIME_DEFAULTS)
+    elif not entry.get("runtime_type"):
+        # Upstream copies such a runc table as it is; without a runtime_type the CRI plugin ignores the
+        # copy's options, BinaryName included, and the "nvidia" runtime would silently run plain runc.
+        entry["runtime_type"] = CONTAINERD_RUNTIME_DEFAULTS["runtime_type"]
     options = entry.get("options") if isinstance(entry.get("options"), dict) else {}
     options["BinaryName"] = req.path
     if version == 1:

@@ -32,6 +32,9 @@ description:
     config.toml (C(plugins.cri)); upstream writes a drop-in that nothing imports, so containerd never reads it.
   - O(drop_in_path=) (empty) configures the runtime in config.toml itself; upstream adds
     C(imports = ["/etc/containerd/*.toml"]), a glob that matches config.toml, and configures nothing.
+  - A copied runtime table without C(runtime_type) (a bare C(runc.options) table, for example) gets
+    C(runtime_type = "io.containerd.runc.v2") in the copy; upstream copies it without one, and the CRI plugin
+    then ignores the copy's C(BinaryName), so the nvidia runtime would run plain runc.
   - V(crio) - writes the drop-in C(crio.conf.d/99-nvidia.toml) with C(crio.runtime.runtimes.<runtime_name>)
     (settings copied from the default, C(runc) or C(crun) runtime of crio.conf when it has one), as upstream.
   - O(state=absent) removes what O(state=present) adds. docker - the runtime entry, C(default-runtime)

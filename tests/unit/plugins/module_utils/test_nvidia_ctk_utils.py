@@ -193,7 +193,30 @@ def test_low_level_runtime_prefers_the_default_runtime():
     store = Store({CFG: text})
     store.run(runtime="containerd")
     nvidia = tomllib.loads(store[DROP])["plugins"][CRI2]["containerd"]["runtimes"]["nvidia"]
-    assert nvidia == {"options": {"BinaryName": "/usr/bin/nvidia-container-runtime"}}
+    assert nvidia == {"runtime_type": "io.containerd.runc.v2",
+                      "options": {"BinaryName": "/usr/bin/nvidia-container-runtime"}}
+
+
+def test_copied_runc_without_runtime_type_gets_runc_v2():
+    """Upstream copies the bare runc table; the CRI plugin then ignores the copy's BinaryName."""
+    text = ('version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\n'
+            '  SystemdCgroup = true\n')
+    store = Store({CFG: text})
+    store.run(runtime="containerd")
+    nvidia = tomllib.loads(store[DROP])["plugins"][CRI2]["containerd"]["runtimes"]["nvidia"]
+    assert nvidia["runtime_type"] == "io.containerd.runc.v2"
+    assert nvidia["options"] == {"SystemdCgroup": True, "BinaryName": "/usr/bin/nvidia-container-runtime"}
+    runc = tomllib.loads(store[CFG])["plugins"][CRI2]["containerd"]["runtimes"]["runc"]
+    assert runc == {"options": {"SystemdCgroup": True}}  # runc itself is not ours to change
+
+
+def test_copied_runtime_type_is_kept():
+    text = ('version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]\n'
+            '  runtime_type = "io.containerd.runsc.v1"\n')
+    store = Store({CFG: text})
+    store.run(runtime="containerd")
+    nvidia = tomllib.loads(store[DROP])["plugins"][CRI2]["containerd"]["runtimes"]["nvidia"]
+    assert nvidia["runtime_type"] == "io.containerd.runsc.v1"
 
 
 def test_import_kept_when_not_ours_or_still_needed():
