@@ -16,12 +16,8 @@ import shutil
 import tomllib
 from fnmatch import fnmatchcase
 from pathlib import Path
-from unittest import mock
 
 import pytest
-from ansible.module_utils import _internal as ansible_internal
-from ansible.module_utils.common import warnings as ansible_warnings
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _nvidia_ctk as ctk
 from ansible_collections.homelab.nvidia_gpu.plugins.modules import nvidia_ctk
 
@@ -72,17 +68,7 @@ def parse_args(case: str) -> dict:
     return options
 
 
-def run_module(capsys, args: dict) -> tuple[bool, dict]:
-    ansible_warnings._global_warnings.clear()
-    with mock.patch.object(ansible_internal, "is_controller", False), patch_module_args(args), \
-            mock.patch.object(nvidia_ctk, "containerd_version", return_value=None), \
-            pytest.raises(SystemExit) as exc:
-        nvidia_ctk.main()
-    result = json.loads(capsys.readouterr().out)
-    return exc.value.code != 0, result
-
-
-def run_case(capsys, case: str, root: Path, extra: dict | None = None, copy: bool = True) -> tuple[bool, dict]:
+def run_case(run_module, case: str, root: Path, extra: dict | None = None, copy: bool = True) -> tuple[bool, dict]:
     """Copy the case's etc/ under root (unless `copy` is false) and run the module there."""
     if copy and (CASES_DIR / case / "etc").is_dir():
         shutil.copytree(CASES_DIR / case / "etc", root / "etc")
@@ -92,7 +78,7 @@ def run_case(capsys, case: str, root: Path, extra: dict | None = None, copy: boo
     if runtime in ctk.DEFAULT_DROP_IN_PATHS and options.get("drop_in_path") != "":
         options["drop_in_path"] = str(root) + options.get("drop_in_path", ctk.DEFAULT_DROP_IN_PATHS[runtime])
     options.update(extra or {})
-    return run_module(capsys, options)
+    return run_module(nvidia_ctk, options, patches={"containerd_version": None})
 
 
 def tree(root: Path, prefix: str = "") -> dict[str, str]:
@@ -130,9 +116,9 @@ def effective_containerd(files: dict[str, str]) -> dict:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_case_matches_upstream(capsys, tmp_path, case):
+def test_case_matches_upstream(run_module, tmp_path, case):
     rc = int((CASES_DIR / case / "rc").read_text().strip() or 0)
-    failed, result = run_case(capsys, case, tmp_path)
+    failed, result = run_case(run_module, case, tmp_path)
     prefix = str(tmp_path)
     if rc != 0:
         assert failed, f"{case}: upstream refused (rc {rc}) but the module did not: {result}"
@@ -155,12 +141,12 @@ def test_case_matches_upstream(capsys, tmp_path, case):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_case_second_run_is_unchanged(capsys, tmp_path, case):
+def test_case_second_run_is_unchanged(run_module, tmp_path, case):
     if int((CASES_DIR / case / "rc").read_text().strip() or 0) != 0:
         pytest.skip("refused case")
-    run_case(capsys, case, tmp_path)
+    run_case(run_module, case, tmp_path)
     first = {p: (tmp_path / p).read_bytes() for p in tree(tmp_path)}
-    failed, result = run_case(capsys, case, tmp_path, copy=False)
+    failed, result = run_case(run_module, case, tmp_path, copy=False)
     assert not failed and result["changed"] is False and result["restart_required"] is False
     assert {p: (tmp_path / p).read_bytes() for p in tree(tmp_path)} == first
 
@@ -169,11 +155,11 @@ def test_defects_are_real_cases():
     assert set(DEFECTS) <= set(CASES)
 
 
-def test_v1_runtime_is_effective(capsys, tmp_path):
+def test_v1_runtime_is_effective(run_module, tmp_path):
     """Upstream's v1 drop-in is never imported: containerd sees no nvidia runtime. Ours is in config.toml."""
     upstream = tree(CASES_DIR / "containerd-v1" / "result")
     assert "nvidia" not in effective_containerd(upstream)["cri"]["containerd"].get("runtimes", {})
-    failed, result = run_case(capsys, "containerd-v1", tmp_path)
+    failed, result = run_case(run_module, "containerd-v1", tmp_path)
     assert not failed and result["mode"] == "in-place" and result["config_version"] == 1
     ours = tree(tmp_path, str(tmp_path))
     assert set(ours) == {"etc/containerd/config.toml"}
@@ -183,14 +169,14 @@ def test_v1_runtime_is_effective(capsys, tmp_path):
     assert effective == dropin
 
 
-def test_no_dropin_configures_config_toml(capsys, tmp_path):
+def test_no_dropin_configures_config_toml(run_module, tmp_path):
     """Upstream imports /etc/containerd/*.toml (config.toml itself) and adds no runtime."""
     cri = "io.containerd.grpc.v1.cri"
     upstream = tree(CASES_DIR / "containerd-no-dropin" / "result")
     upstream_config = parsed("c.toml", upstream["etc/containerd/config.toml"])
     assert upstream_config["imports"] == ["/etc/containerd/*.toml"]
     assert "nvidia" not in effective_containerd(upstream)[cri]["containerd"]["runtimes"]
-    failed, result = run_case(capsys, "containerd-no-dropin", tmp_path)
+    failed, result = run_case(run_module, "containerd-no-dropin", tmp_path)
     assert not failed and result["mode"] == "in-place"
     ours = tree(tmp_path, str(tmp_path))
     config = parsed("c.toml", ours["etc/containerd/config.toml"])
@@ -202,9 +188,9 @@ def test_no_dropin_configures_config_toml(capsys, tmp_path):
     assert runtimes["runc"] == upstream_config["plugins"][cri]["containerd"]["runtimes"]["runc"]
 
 
-def test_docker_cdi_keeps_other_features(capsys, tmp_path):
+def test_docker_cdi_keeps_other_features(run_module, tmp_path):
     """Upstream drops features.buildkit; everything else equals upstream's result."""
-    failed, _unused = run_case(capsys, "docker-cdi", tmp_path)
+    failed, _unused = run_case(run_module, "docker-cdi", tmp_path)
     assert not failed
     ours = json.loads((tmp_path / "etc/docker/daemon.json").read_text())
     upstream = json.loads((CASES_DIR / "docker-cdi/result/etc/docker/daemon.json").read_text())
@@ -214,13 +200,13 @@ def test_docker_cdi_keeps_other_features(capsys, tmp_path):
     assert ours == upstream
 
 
-def test_comments_survive_and_content_equals_upstream(capsys, tmp_path):
+def test_comments_survive_and_content_equals_upstream(run_module, tmp_path):
     """Upstream drops every comment of config.toml; ours keeps them with equal parsed content."""
     case = "containerd-v2-comments"
     original = (CASES_DIR / case / "etc/containerd/config.toml").read_text()
     upstream = (CASES_DIR / case / "result/etc/containerd/config.toml").read_text()
     assert "#" not in upstream
-    failed, _unused = run_case(capsys, case, tmp_path)
+    failed, _unused = run_case(run_module, case, tmp_path)
     assert not failed
     ours = (tmp_path / "etc/containerd/config.toml").read_text().replace(str(tmp_path), "")
     for line in original.splitlines():  # every original line survives verbatim, comments included
@@ -230,9 +216,9 @@ def test_comments_survive_and_content_equals_upstream(capsys, tmp_path):
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.startswith("containerd-")
                                   and c not in DEFECTS and c != "containerd-invalid-toml"])
-def test_effective_containerd_config_equals_upstream(capsys, tmp_path, case):
+def test_effective_containerd_config_equals_upstream(run_module, tmp_path, case):
     """What containerd reads (config.toml + imports) is the same as with upstream's files."""
-    failed, _unused = run_case(capsys, case, tmp_path)
+    failed, _unused = run_case(run_module, case, tmp_path)
     assert not failed
     assert effective_containerd(tree(tmp_path, str(tmp_path))) == \
         effective_containerd(tree(CASES_DIR / case / "result"))

@@ -5,77 +5,69 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from unittest import mock
 
 import pytest
-from ansible.module_utils import _internal as ansible_internal
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.homelab.nvidia_gpu.plugins.modules import docker_daemon_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-
-def run_module(capsys, args: dict) -> tuple[bool, dict]:
-    with mock.patch.object(ansible_internal, "is_controller", False), patch_module_args(args), \
-            pytest.raises(SystemExit) as exc:
-        docker_daemon_config.main()
-    return exc.value.code != 0, json.loads(capsys.readouterr().out)
-
-
 NVIDIA = {"runtimes": {"nvidia": {"args": [], "path": "nvidia-container-runtime"}}, "default-runtime": "nvidia"}
 
 
-def test_merge_keeps_nvidia_runtime_and_is_idempotent(capsys, tmp_path):
+def test_merge_keeps_nvidia_runtime_and_is_idempotent(run_module, tmp_path):
     path = tmp_path / "daemon.json"
     path.write_text(json.dumps(NVIDIA))
     args = {"path": str(path), "settings": {"log-driver": "json-file", "log-opts": {"max-size": "10m"}}}
-    failed, result = run_module(capsys, dict(args, _ansible_diff=True))
+    failed, result = run_module(docker_daemon_config, dict(args, _ansible_diff=True))
     assert not failed and result["changed"] and result["restart_required"]
     assert json.loads(path.read_text()) == {**NVIDIA, "log-driver": "json-file", "log-opts": {"max-size": "10m"}}
     assert path.read_text().startswith('{\n    "default-runtime"') and path.read_text().endswith("}\n")
     assert result["diff"][0]["before"] == json.dumps(NVIDIA) and result["diff"][0]["after"] == path.read_text()
     data = path.read_bytes()
-    failed, result = run_module(capsys, args)
+    failed, result = run_module(docker_daemon_config, args)
     assert not failed and not result["changed"] and path.read_bytes() == data
     assert os.listdir(tmp_path) == ["daemon.json"]
 
 
-def test_unchanged_content_keeps_foreign_layout(capsys, tmp_path):
+def test_unchanged_content_keeps_foreign_layout(run_module, tmp_path):
     path = tmp_path / "daemon.json"
     path.write_text('{"log-driver":"json-file"}')
-    failed, result = run_module(capsys, {"path": str(path), "settings": {"log-driver": "json-file"}})
+    failed, result = run_module(docker_daemon_config, {"path": str(path), "settings": {"log-driver": "json-file"}})
     assert not failed
     assert not result["changed"] and path.read_text() == '{"log-driver":"json-file"}'
 
 
-def test_deep_remove(capsys, tmp_path):
+def test_deep_remove(run_module, tmp_path):
     path = tmp_path / "daemon.json"
     path.write_text(json.dumps({**NVIDIA, "log-opts": {"max-size": "10m", "max-file": "3"}}))
-    failed, result = run_module(capsys, {"path": str(path), "state": "absent",
-                                         "settings": {"log-opts": {"max-file": None}, "default-runtime": None}})
+    failed, result = run_module(docker_daemon_config, {"path": str(path), "state": "absent",
+                                                       "settings": {"log-opts": {"max-file": None},
+                                                                    "default-runtime": None}})
     assert not failed and result["changed"]
     assert json.loads(path.read_text()) == {"runtimes": NVIDIA["runtimes"], "log-opts": {"max-size": "10m"}}
-    run_module(capsys, {"path": str(path), "state": "absent", "settings": {"log-opts": {"max-size": None}}})
+    run_module(docker_daemon_config,
+               {"path": str(path), "state": "absent", "settings": {"log-opts": {"max-size": None}}})
     assert json.loads(path.read_text()) == {"runtimes": NVIDIA["runtimes"]}
 
 
-def test_check_mode_backup_and_missing_file(capsys, tmp_path):
+def test_check_mode_backup_and_missing_file(run_module, tmp_path):
     path = tmp_path / "docker" / "daemon.json"
-    failed, result = run_module(capsys, {"path": str(path), "settings": {"a": 1}, "_ansible_check_mode": True})
+    failed, result = run_module(docker_daemon_config,
+                                {"path": str(path), "settings": {"a": 1}, "_ansible_check_mode": True})
     assert result["changed"] and not path.exists()
-    failed, result = run_module(capsys, {"path": str(path), "state": "absent", "settings": {"a": 1}})
+    failed, result = run_module(docker_daemon_config, {"path": str(path), "state": "absent", "settings": {"a": 1}})
     assert not result["changed"] and not path.exists()
-    run_module(capsys, {"path": str(path), "settings": {"a": 1}})
-    failed, result = run_module(capsys, {"path": str(path), "settings": {"a": 2}, "backup": True})
+    run_module(docker_daemon_config, {"path": str(path), "settings": {"a": 1}})
+    failed, result = run_module(docker_daemon_config, {"path": str(path), "settings": {"a": 2}, "backup": True})
     assert not failed
     assert len(result["backup_files"]) == 1 and json.loads(Path(result["backup_files"][0]).read_text()) == {"a": 1}
 
 
 @pytest.mark.parametrize(("text", "line"), [('{"a": 1,,}', 1), ("", 1), ('{\n"a": tru\n}', 2)])
-def test_invalid_json_fails_untouched(capsys, tmp_path, text, line):
+def test_invalid_json_fails_untouched(run_module, tmp_path, text, line):
     path = tmp_path / "daemon.json"
     path.write_text(text)
-    failed, result = run_module(capsys, {"path": str(path), "settings": {"a": 1}})
+    failed, result = run_module(docker_daemon_config, {"path": str(path), "settings": {"a": 1}})
     assert failed and result["error"]["line"] == line and str(path) in result["msg"]
     assert path.read_text() == text and os.listdir(tmp_path) == ["daemon.json"]
 

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
-import json
+import functools
 import os
 import stat
 import tomllib
@@ -10,22 +10,14 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from ansible.module_utils import _internal as ansible_internal
-from ansible.module_utils.common import warnings as ansible_warnings
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _config_files as cf
 from ansible_collections.homelab.nvidia_gpu.plugins.modules import nvidia_ctk
 
 
-def run_module(capsys, args: dict, containerd_version=None) -> tuple[bool, dict]:
-    ansible_warnings._global_warnings.clear()
-    with mock.patch.object(ansible_internal, "is_controller", False), patch_module_args(args), \
-            mock.patch.object(nvidia_ctk, "containerd_version", return_value=containerd_version), \
-            pytest.raises(SystemExit) as exc:
-        nvidia_ctk.main()
-    result = json.loads(capsys.readouterr().out)
-    result["warnings"] = [w["event"]["msg"] if isinstance(w, dict) else w for w in result.get("warnings", [])]
-    return exc.value.code != 0, result
+@pytest.fixture
+def run(run_module):
+    """nvidia_ctk's main(); the host's containerd is never asked (a test may name its version in `patches`)."""
+    return functools.partial(run_module, nvidia_ctk, patches={"containerd_version": None})
 
 
 @pytest.fixture
@@ -40,21 +32,21 @@ def snapshot(root) -> dict:
     return {p: open(os.path.join(d, p), "rb").read() for d, _dirs, names in os.walk(root) for p in names}
 
 
-def test_idempotent_bytes_and_no_temp_files(capsys, tmp_path, containerd):
-    failed, first = run_module(capsys, containerd)
+def test_idempotent_bytes_and_no_temp_files(run, tmp_path, containerd):
+    failed, first = run(containerd)
     assert not failed and first["changed"] and first["restart_required"]
     assert first["files"] == [containerd["config_path"], containerd["drop_in_path"]]
     assert first["mode"] == "drop-in" and first["config_version"] == 2
     before = snapshot(tmp_path)
     assert sorted(before) == ["99-nvidia.toml", "config.toml"]  # no temp files left
-    failed, second = run_module(capsys, containerd)
+    failed, second = run(containerd)
     assert not failed and not second["changed"] and not second["restart_required"] and second["files"] == []
     assert snapshot(tmp_path) == before
 
 
-def test_check_mode_writes_nothing_and_diff_is_right(capsys, tmp_path, containerd):
+def test_check_mode_writes_nothing_and_diff_is_right(run, tmp_path, containerd):
     before = snapshot(tmp_path)
-    failed, result = run_module(capsys, dict(containerd, _ansible_check_mode=True, _ansible_diff=True))
+    failed, result = run(dict(containerd, _ansible_check_mode=True, _ansible_diff=True))
     assert not failed and result["changed"] and snapshot(tmp_path) == before
     config_diff, drop_diff = result["diff"]
     assert config_diff["before"] == before["config.toml"].decode()
@@ -63,50 +55,50 @@ def test_check_mode_writes_nothing_and_diff_is_right(capsys, tmp_path, container
     assert tomllib.loads(drop_diff["after"])["plugins"]["io.containerd.grpc.v1.cri"]["sandbox_image"] == "p:1"
 
 
-def test_backup_and_mode_kept(capsys, tmp_path, containerd):
+def test_backup_and_mode_kept(run, tmp_path, containerd):
     os.chmod(containerd["config_path"], 0o600)
-    failed, result = run_module(capsys, dict(containerd, backup=True))
+    failed, result = run(dict(containerd, backup=True))
     assert not failed and len(result["backup_files"]) == 1
     assert Path(result["backup_files"][0]).read_text().startswith("# ours\nversion = 2\n\n[plugins")
     assert stat.S_IMODE(os.stat(containerd["config_path"]).st_mode) == 0o600
 
 
-def test_absent_removes_drop_in_and_import(capsys, tmp_path, containerd):
+def test_absent_removes_drop_in_and_import(run, tmp_path, containerd):
     original = Path(containerd["config_path"]).read_text()
-    run_module(capsys, containerd)
-    failed, result = run_module(capsys, dict(containerd, state="absent"))
+    run(containerd)
+    failed, result = run(dict(containerd, state="absent"))
     assert not failed and result["changed"]
     assert Path(containerd["config_path"]).read_text() == original
     assert not os.path.exists(containerd["drop_in_path"])
 
 
-def test_invalid_toml_fails_untouched(capsys, tmp_path, containerd):
+def test_invalid_toml_fails_untouched(run, tmp_path, containerd):
     Path(containerd["config_path"]).write_text("version = 2\n[plugins\n")
     before = snapshot(tmp_path)
-    failed, result = run_module(capsys, containerd)
+    failed, result = run(containerd)
     assert failed and result["error"]["line"] == 2 and "line 2, column 8" in result["msg"]
     assert snapshot(tmp_path) == before
 
 
-def test_empty_daemon_json_fails(capsys, tmp_path):
+def test_empty_daemon_json_fails(run, tmp_path):
     (tmp_path / "daemon.json").write_text("")
-    failed, result = run_module(capsys, {"runtime": "docker", "config_path": str(tmp_path / "daemon.json")})
+    failed, result = run({"runtime": "docker", "config_path": str(tmp_path / "daemon.json")})
     assert failed and "empty" in result["msg"] and (tmp_path / "daemon.json").read_text() == ""
 
 
-def test_missing_tomlkit_message(capsys, containerd):
+def test_missing_tomlkit_message(run, containerd):
     with mock.patch.object(cf, "HAS_TOMLKIT", False):
-        failed, result = run_module(capsys, containerd)
+        failed, result = run(containerd)
     assert failed and "tomlkit" in result["msg"] and "python3-tomlkit" in result["msg"]
 
 
-def test_runtime_required_for_configure(capsys):
-    failed, result = run_module(capsys, {})
+def test_runtime_required_for_configure(run):
+    failed, result = run({})
     assert failed and "runtime" in result["msg"]
 
 
-def test_old_containerd_gets_no_enable_cdi(capsys, containerd):
-    failed, result = run_module(capsys, dict(containerd, cdi=True), containerd_version=(1, 6))
+def test_old_containerd_gets_no_enable_cdi(run, containerd):
+    failed, result = run(dict(containerd, cdi=True), patches={"containerd_version": (1, 6)})
     assert not failed and any("1.7" in w for w in result["warnings"])
     assert "enable_cdi" not in Path(containerd["drop_in_path"]).read_text()
 
@@ -143,29 +135,29 @@ def fake_ctk(tmp_path, monkeypatch):
     return script
 
 
-def test_cdi_generate_changed_then_unchanged(capsys, tmp_path, fake_ctk, monkeypatch):
+def test_cdi_generate_changed_then_unchanged(run, tmp_path, fake_ctk, monkeypatch):
     output = tmp_path / "cdi" / "nvidia.yaml"
     args = {"command": "cdi_generate", "cdi_output": str(output)}
-    failed, result = run_module(capsys, dict(args, _ansible_diff=True))
+    failed, result = run(dict(args, _ansible_diff=True))
     assert not failed and result["changed"] and result["restart_required"] is False
     assert output.read_text() == "cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices: []\n"
     assert result["diff"][0]["after"] == output.read_text()
-    failed, result = run_module(capsys, args)
+    failed, result = run(args)
     assert not failed and not result["changed"]
     monkeypatch.setenv("FAKE_SPEC", "cdiVersion: 0.6.0\n")
-    failed, result = run_module(capsys, dict(args, _ansible_check_mode=True))
+    failed, result = run(dict(args, _ansible_check_mode=True))
     assert result["changed"] and output.read_text().startswith("cdiVersion: 0.5.0")
     assert os.listdir(output.parent) == ["nvidia.yaml"]
 
 
-def test_cdi_generate_without_driver_fails_clearly(capsys, tmp_path, fake_ctk, monkeypatch):
+def test_cdi_generate_without_driver_fails_clearly(run, tmp_path, fake_ctk, monkeypatch):
     monkeypatch.setenv("FAKE_FAIL", "1")
-    failed, result = run_module(capsys, {"command": "cdi_generate", "cdi_output": str(tmp_path / "n.yaml")})
+    failed, result = run({"command": "cdi_generate", "cdi_output": str(tmp_path / "n.yaml")})
     assert failed and "NVIDIA driver" in result["msg"] and "NVML" in result["msg"]
     assert not (tmp_path / "n.yaml").exists()
 
 
-def test_cdi_generate_without_binary_fails_clearly(capsys, tmp_path):
-    failed, result = run_module(capsys, {"command": "cdi_generate", "nvidia_ctk_path": str(tmp_path / "nope"),
-                                         "cdi_output": str(tmp_path / "n.yaml")})
+def test_cdi_generate_without_binary_fails_clearly(run, tmp_path):
+    failed, result = run({"command": "cdi_generate", "nvidia_ctk_path": str(tmp_path / "nope"),
+                          "cdi_output": str(tmp_path / "n.yaml")})
     assert failed and "nvidia-ctk not found" in result["msg"] and "nvidia-container-toolkit-base" in result["msg"]
