@@ -82,6 +82,8 @@ options:
     description:
       - Read a PCI config-space dump (C(lspci -xxx) format) with C(lspci -F) instead of the live bus.
         A test seam; link facts then come from the dump unless O(sysfs_root) has them.
+      - The GPUs found are then simulated (not on this host's bus) and C(nvidia_gpu_host.simulated) is true;
+        consumers that need the device itself (a CDI spec, C(/dev/char) links, C(nvidia-smi)) treat them as absent.
     type: path
   sysfs_root:
     description: Root of sysfs (test seam).
@@ -192,6 +194,8 @@ ansible_facts:
     nvidia_gpu_host:
       description:
         - Host facts and the host verdict.
+        - C(simulated) is true when the GPUs were read from O(lspci_dump) rather than the live bus; the
+          verdict holds for them, but no device node, driver or CDI spec can exist for them on this host.
         - C(platform) is V(raspberry_pi_5), V(raspberry_pi_4), V(raspberry_pi_3) or V(generic); C(model) the
           device-tree model; C(architecture) C(uname -m); C(page_size) in bytes; C(host_bridges) a list of
           C(address), C(vendor_id), C(device_id), C(name); C(nouveau) has C(loaded), C(bound), C(blacklisted).
@@ -202,6 +206,7 @@ ansible_facts:
       returned: always
       type: dict
       sample:
+        simulated: false
         platform: raspberry_pi_5
         model: Raspberry Pi 5 Model B Rev 1.0
         architecture: aarch64
@@ -279,6 +284,7 @@ def main() -> None:
     host["page_size"] = params["page_size"] or os.sysconf("SC_PAGE_SIZE")
     gpus, host = verdict.judge(gpus, host, supported, params["kernel_module_flavour"], params["driver_branch"],
                                params["require_gpu"])
+    host["simulated"] = bool(params["lspci_dump"])  # GPUs from a dump are not on this host's bus
     facts = {"nvidia_gpus": gpus, "nvidia_gpu_host": host}
 
     problems = host["verdict"]["problems"]

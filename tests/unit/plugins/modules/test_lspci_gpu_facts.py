@@ -162,3 +162,20 @@ def test_end_to_end_with_ansible(tmp_path):
     assert (gpu["device_id"], gpu["catalog"]["source"], gpu["catalog"]["architecture"]) == (
         "2fff", "catalog id range", "Blackwell")
     assert any(w.startswith("[unknown_gpu]") for w in result["warnings"])
+
+
+def test_gpus_from_a_dump_are_marked_simulated(run_module, roots):
+    failed, result = run_module(lspci_gpu_facts, dict(roots, lspci_dump=dump("tesla_p10.dump")))
+    assert not failed and result["ansible_facts"]["nvidia_gpus"]
+    assert result["ansible_facts"]["nvidia_gpu_host"]["simulated"] is True
+
+
+def test_gpus_from_the_live_bus_are_not_simulated(run_module, roots, tmp_path):
+    """The same GPU through the live-bus path (an lspci that answers from the dump, no -F given)."""
+    fake = tmp_path / "lspci"
+    fake.write_text(f'#!/bin/sh\nexec {LSPCI} "$@" -F {dump("tesla_p10.dump")}\n')
+    fake.chmod(0o755)
+    failed, result = run_module(lspci_gpu_facts, dict(roots, lspci_path=str(fake)))
+    assert not failed
+    assert [g["catalog"]["name"] for g in result["ansible_facts"]["nvidia_gpus"]] == ["Tesla P10"]
+    assert result["ansible_facts"]["nvidia_gpu_host"]["simulated"] is False
