@@ -7,12 +7,8 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from unittest import mock
 
 import pytest
-from ansible.module_utils import _internal as ansible_internal
-from ansible.module_utils.common import warnings as ansible_warnings
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.homelab.nvidia_gpu.plugins.modules import lspci_gpu_facts
 
 REPO = Path(__file__).resolve().parents[4]
@@ -32,24 +28,18 @@ def roots(tmp_path):
     return args
 
 
-def run_module(capsys, args: dict) -> tuple[bool, dict]:
-    """Run main() as Ansible would; `warnings` comes back as plain message strings."""
-    ansible_warnings._global_warnings.clear()  # process-wide; each test is one module run
-    # Controller code imported by other tests (ansible.errors) makes warn() go to Display instead.
-    with mock.patch.object(ansible_internal, "is_controller", False), patch_module_args(args), \
-            pytest.raises(SystemExit) as exc:
-        lspci_gpu_facts.main()
-    result = json.loads(capsys.readouterr().out)
-    result["warnings"] = [w["event"]["msg"] if isinstance(w, dict) else w for w in result.get("warnings", [])]
-    return exc.value.code != 0, result
+@pytest.fixture
+def run(run_module):
+    """run(args) -> (failed, result) of lspci_gpu_facts (tests/unit/conftest.py)."""
+    return lambda args: run_module(lspci_gpu_facts, args)
 
 
 def dump(name: str) -> str:
     return str(FIXTURES / name)
 
 
-def test_pi5_p4_warns_by_default(capsys, roots):
-    failed, result = run_module(capsys, dict(roots, lspci_dump=dump("tesla_p4_pi5.dump")))
+def test_pi5_p4_warns_by_default(run, roots):
+    failed, result = run(dict(roots, lspci_dump=dump("tesla_p4_pi5.dump")))
     assert not failed and result["changed"] is False
     facts = result["ansible_facts"]
     assert facts["nvidia_gpu_host"]["platform"] == "raspberry_pi_5"
@@ -60,8 +50,8 @@ def test_pi5_p4_warns_by_default(capsys, roots):
     assert any(w.startswith("[pcie_link_degraded]") for w in warnings)
 
 
-def test_fail_on_blocking_joins_all_messages(capsys, roots):
-    failed, result = run_module(capsys, dict(roots, lspci_dump=dump("tesla_p4_pi5.dump"), page_size=16384,
+def test_fail_on_blocking_joins_all_messages(run, roots):
+    failed, result = run(dict(roots, lspci_dump=dump("tesla_p4_pi5.dump"), page_size=16384,
                                              driver_branch=590, fail_on=["blocking"], warn_on=["all"]))
     assert failed
     msg = result["msg"]
@@ -73,34 +63,34 @@ def test_fail_on_blocking_joins_all_messages(capsys, roots):
     assert result["ansible_facts"]["nvidia_gpu_host"]["verdict"]["max_branch"] == 580
 
 
-def test_fail_on_a_single_code(capsys, roots):
-    failed, result = run_module(capsys, dict(roots, lspci_dump=dump("tesla_p10.dump"),
+def test_fail_on_a_single_code(run, roots):
+    failed, result = run(dict(roots, lspci_dump=dump("tesla_p10.dump"),
                                              kernel_module_flavour="open", fail_on=["open_modules_unsupported"]))
     assert failed and result["msg"].startswith("[open_modules_unsupported] The open NVIDIA kernel modules")
 
 
-def test_warn_on_nothing_is_quiet(capsys, roots):
-    failed, result = run_module(capsys, dict(roots, lspci_dump=dump("tesla_p4_pi5.dump"), warn_on=[]))
+def test_warn_on_nothing_is_quiet(run, roots):
+    failed, result = run(dict(roots, lspci_dump=dump("tesla_p4_pi5.dump"), warn_on=[]))
     assert not failed and not result.get("warnings")
 
 
-def test_require_gpu_fails_with_power_on_order(capsys, roots):
-    failed, result = run_module(capsys, dict(roots, lspci_dump=dump("no_nvidia.dump"), require_gpu=True))
+def test_require_gpu_fails_with_power_on_order(run, roots):
+    failed, result = run(dict(roots, lspci_dump=dump("no_nvidia.dump"), require_gpu=True))
     assert failed
     assert result["msg"].startswith("[no_gpu] No NVIDIA GPU is enumerated on the PCI bus.")
     assert "power on its PSU and the GPU first, then boot the host" in result["msg"]
     assert result["ansible_facts"]["nvidia_gpus"] == []
 
 
-def test_no_gpu_without_require_gpu(capsys, roots):
-    failed, result = run_module(capsys, dict(roots, lspci_dump=dump("no_nvidia.dump"), fail_on=["all"]))
+def test_no_gpu_without_require_gpu(run, roots):
+    failed, result = run(dict(roots, lspci_dump=dump("no_nvidia.dump"), fail_on=["all"]))
     assert not failed
     assert result["ansible_facts"]["nvidia_gpus"] == []
     assert result["ansible_facts"]["nvidia_gpu_host"]["verdict"]["can_work"] is True
 
 
-def test_check_mode_and_two_gpus(capsys, roots):
-    failed, result = run_module(capsys, dict(roots, lspci_dump=dump("two_gpus.dump"), _ansible_check_mode=True))
+def test_check_mode_and_two_gpus(run, roots):
+    failed, result = run(dict(roots, lspci_dump=dump("two_gpus.dump"), _ansible_check_mode=True))
     assert not failed and result["changed"] is False
     gpus = result["ansible_facts"]["nvidia_gpus"]
     assert [(g["address"], g["catalog"]["architecture"]) for g in gpus] == [
@@ -110,37 +100,37 @@ def test_check_mode_and_two_gpus(capsys, roots):
     assert host["page_size"] == 4096 and host["architecture"] == os.uname().machine
 
 
-def test_supported_gpus_json_on_the_host_wins(capsys, roots, tmp_path):
+def test_supported_gpus_json_on_the_host_wins(run, roots, tmp_path):
     path = tmp_path / "supported-gpus.json"
     path.write_text(json.dumps({"chips": [{"devid": "0x26B9", "name": "NVIDIA L40S", "features": ["kernelopen"]}]}))
-    failed, result = run_module(capsys, dict(roots, lspci_dump=dump("l40s.dump"), supported_gpus_json=[str(path)]))
+    failed, result = run(dict(roots, lspci_dump=dump("l40s.dump"), supported_gpus_json=[str(path)]))
     assert not failed
     assert result["ansible_facts"]["nvidia_gpus"][0]["catalog"]["source"] == str(path)
     assert result["ansible_facts"]["nvidia_gpus"][0]["catalog"]["name"] == "NVIDIA L40S"
 
 
-def test_sysfs_driver_nouveau_fails_on_blocking(capsys, roots):
+def test_sysfs_driver_nouveau_fails_on_blocking(run, roots):
     device = Path(roots["sysfs_root"]) / "bus" / "pci" / "devices" / "0000:01:00.0"
     device.mkdir(parents=True)
     (Path(roots["sysfs_root"]) / "bus" / "pci" / "drivers" / "nouveau").mkdir(parents=True)
     (device / "driver").symlink_to("../../drivers/nouveau")
-    failed, result = run_module(capsys, dict(roots, lspci_dump=dump("rtx_3070.dump"), fail_on=["blocking"]))
+    failed, result = run(dict(roots, lspci_dump=dump("rtx_3070.dump"), fail_on=["blocking"]))
     assert failed and result["msg"].startswith("[nouveau_bound]")
     assert result["ansible_facts"]["nvidia_gpu_host"]["nouveau"]["bound"] is True
 
 
-def test_missing_lspci_says_install_pciutils(capsys, roots, tmp_path):
-    failed, result = run_module(capsys, dict(roots, lspci_path=str(tmp_path / "no-lspci")))
+def test_missing_lspci_says_install_pciutils(run, roots, tmp_path):
+    failed, result = run(dict(roots, lspci_path=str(tmp_path / "no-lspci")))
     assert failed and "install pciutils" in result["msg"]
 
 
-def test_missing_dump_is_named(capsys, roots, tmp_path):
-    failed, result = run_module(capsys, dict(roots, lspci_dump=str(tmp_path / "nope.dump")))
+def test_missing_dump_is_named(run, roots, tmp_path):
+    failed, result = run(dict(roots, lspci_dump=str(tmp_path / "nope.dump")))
     assert failed and "nope.dump is not a file" in result["msg"]
 
 
-def test_bad_fail_on_choice_is_rejected(capsys, roots):
-    failed, result = run_module(capsys, dict(roots, lspci_dump=dump("rtx_3070.dump"), fail_on=["everything"]))
+def test_bad_fail_on_choice_is_rejected(run, roots):
+    failed, result = run(dict(roots, lspci_dump=dump("rtx_3070.dump"), fail_on=["everything"]))
     assert failed and "fail_on" in result["msg"]
 
 
