@@ -52,7 +52,7 @@ def test_pi5_p4_warns_by_default(run, roots):
 
 def test_fail_on_blocking_joins_all_messages(run, roots):
     failed, result = run(dict(roots, lspci_dump=dump("tesla_p4_pi5.dump"), page_size=16384,
-                                             driver_branch=590, fail_on=["blocking"], warn_on=["all"]))
+                              driver_branch=590, fail_on=["blocking"], warn_on=["all"]))
     assert failed
     msg = result["msg"]
     assert msg.index("[pi5_16k_page_kernel]") < msg.index("[pi5_proprietary_unsupported]") < msg.index(
@@ -65,7 +65,7 @@ def test_fail_on_blocking_joins_all_messages(run, roots):
 
 def test_fail_on_a_single_code(run, roots):
     failed, result = run(dict(roots, lspci_dump=dump("tesla_p10.dump"),
-                                             kernel_module_flavour="open", fail_on=["open_modules_unsupported"]))
+                              kernel_module_flavour="open", fail_on=["open_modules_unsupported"]))
     assert failed and result["msg"].startswith("[open_modules_unsupported] The open NVIDIA kernel modules")
 
 
