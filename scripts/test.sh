@@ -2,7 +2,8 @@
 # `make test`: every quality gate, one summary line per stage, non-zero if any stage fails or
 # runs nothing. Usage: scripts/test.sh [stage ...]   (default: all stages in order)
 # Stages: yamllint ansible-lint ruff argspecs build unit sanity molecule
-# MOLECULE_SCENARIOS="a b" limits the molecule stage; SLOW=1 adds scenarios marked with a SLOW file.
+# MOLECULE_SCENARIOS="a b" limits the molecule stage; SLOW=1 adds scenarios marked with a SLOW file;
+# MOLECULE_JOBS=N runs N scenarios at a time (default 2; 1 for one after the other).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 export VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH"  # VIRTUAL_ENV: ansible-lint caches per checkout
@@ -122,8 +123,20 @@ st_sanity() {
   return $rc
 }
 
+# One scenario, its whole output in .cache/test-logs/molecule-<scenario>.log, its result in a .result file.
+molecule_one() {
+  local s=$1 t result
+  t=$(date +%s)
+  if molecule test -s "$s" >"$logdir/molecule-$s.log" 2>&1; then result=PASS; else result=FAIL; fi
+  echo "$s $result $(( $(date +%s) - t ))s" >"$logdir/molecule-$s.result"
+}
+
+# MOLECULE_JOBS scenarios at a time (default 2): scenario names are distinct, so their containers are too, and
+# the arm64 ones spend most of their time in one single-threaded qemu process. The longest scenarios (as measured,
+# README "Development and testing") start first, so that none of them ends up running alone at the tail.
+MOLECULE_LONGEST_FIRST=(nvidia_container_toolkit nvidia_driver nvidia_repo site kernel_headers kernel_headers_pi5)
 st_molecule() {
-  local scenarios=() s timings=() failed_s=()
+  local scenarios=() s timings=() failed_s=() jobs=${MOLECULE_JOBS:-2}
   if [ -n "${MOLECULE_SCENARIOS:-}" ]; then
     read -r -a scenarios <<<"$MOLECULE_SCENARIOS"
   else
@@ -134,19 +147,35 @@ st_molecule() {
     done
   fi
   [ "${#scenarios[@]}" -gt 0 ] || { echo "DETAIL: no scenario"; return 1; }
+  local ordered=()
+  for s in "${MOLECULE_LONGEST_FIRST[@]}"; do
+    [[ " ${scenarios[*]} " == *" $s "* ]] && ordered+=("$s")
+  done
   for s in "${scenarios[@]}"; do
-    local t result
-    t=$(date +%s)
-    echo "--- molecule test -s $s"
-    if molecule test -s "$s"; then result=PASS; else result=FAIL; failed_s+=("$s"); fi
-    timings+=("$s $result $(( $(date +%s) - t ))s")
-    echo "--- $s: $result"
+    [[ " ${ordered[*]} " == *" $s "* ]] || ordered+=("$s")
+  done
+  for s in "${ordered[@]}"; do
+    rm -f "$logdir/molecule-$s.result"
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+    echo "--- $(date +%T) start: molecule test -s $s (log: $logdir/molecule-$s.log)"
+    molecule_one "$s" &
+  done
+  wait
+  local line
+  for s in "${scenarios[@]}"; do
+    line=$(cat "$logdir/molecule-$s.result" 2>/dev/null || echo "$s FAIL 0s")
+    timings+=("$line")
+    echo "--- $line"
+    if [ "$(echo "$line" | cut -d' ' -f2)" != PASS ]; then
+      failed_s+=("$s")
+      tail -n 60 "$logdir/molecule-$s.log" | sed "s/^/  [$s] /"
+    fi
   done
   printf 'TIMING: %s\n' "${timings[@]}"
   local joined
   joined=$(printf '%s, ' "${timings[@]}"); joined=${joined%, }
   if [ "${#failed_s[@]}" -gt 0 ]; then echo "DETAIL: ${#scenarios[@]} scenarios ($joined); failed: ${failed_s[*]}"; return 1; fi
-  echo "DETAIL: ${#scenarios[@]} scenarios ($joined)"
+  echo "DETAIL: ${#scenarios[@]} scenarios, $jobs at a time ($joined)"
 }
 
 for stage in "${stages[@]}"; do
