@@ -186,37 +186,36 @@ def test_cdi_skipped_on_containerd_16():
     assert "enable_cdi" not in store[DROP] and "1.7" in plan.warnings[0]
 
 
+def runtimes_after_configure(text: str) -> tuple[dict, dict]:
+    """(drop-in runtimes, config.toml runtimes) after configuring containerd over config.toml `text`."""
+    store = Store({CFG: text})
+    store.run(runtime="containerd")
+    return tuple(tomllib.loads(store[path])["plugins"][CRI2]["containerd"]["runtimes"] for path in (DROP, CFG))
+
+
 def test_low_level_runtime_prefers_the_default_runtime():
     text = ('version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\n  default_runtime_name = "crun"\n'
             '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun.options]\n  BinaryName = "/usr/bin/crun"\n'
             '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\n  SystemdCgroup = true\n')
-    store = Store({CFG: text})
-    store.run(runtime="containerd")
-    nvidia = tomllib.loads(store[DROP])["plugins"][CRI2]["containerd"]["runtimes"]["nvidia"]
+    nvidia = runtimes_after_configure(text)[0]["nvidia"]
     assert nvidia == {"runtime_type": "io.containerd.runc.v2",
                       "options": {"BinaryName": "/usr/bin/nvidia-container-runtime"}}
 
 
 def test_copied_runc_without_runtime_type_gets_runc_v2():
     """Upstream copies the bare runc table; the CRI plugin then ignores the copy's BinaryName."""
-    text = ('version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\n'
-            '  SystemdCgroup = true\n')
-    store = Store({CFG: text})
-    store.run(runtime="containerd")
-    nvidia = tomllib.loads(store[DROP])["plugins"][CRI2]["containerd"]["runtimes"]["nvidia"]
-    assert nvidia["runtime_type"] == "io.containerd.runc.v2"
-    assert nvidia["options"] == {"SystemdCgroup": True, "BinaryName": "/usr/bin/nvidia-container-runtime"}
-    runc = tomllib.loads(store[CFG])["plugins"][CRI2]["containerd"]["runtimes"]["runc"]
-    assert runc == {"options": {"SystemdCgroup": True}}  # runc itself is not ours to change
+    drop_in, config = runtimes_after_configure(
+        'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\n  SystemdCgroup = true\n')
+    assert drop_in["nvidia"]["runtime_type"] == "io.containerd.runc.v2"
+    assert drop_in["nvidia"]["options"] == {"SystemdCgroup": True, "BinaryName": "/usr/bin/nvidia-container-runtime"}
+    assert config["runc"] == {"options": {"SystemdCgroup": True}}  # runc itself is not ours to change
 
 
 def test_copied_runtime_type_is_kept():
-    text = ('version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]\n'
-            '  runtime_type = "io.containerd.runsc.v1"\n')
-    store = Store({CFG: text})
-    store.run(runtime="containerd")
-    nvidia = tomllib.loads(store[DROP])["plugins"][CRI2]["containerd"]["runtimes"]["nvidia"]
-    assert nvidia["runtime_type"] == "io.containerd.runsc.v1"
+    drop_in = runtimes_after_configure(
+        'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]\n'
+        '  runtime_type = "io.containerd.runsc.v1"\n')[0]
+    assert drop_in["nvidia"]["runtime_type"] == "io.containerd.runsc.v1"
 
 
 def test_import_kept_when_not_ours_or_still_needed():
