@@ -1,0 +1,366 @@
+#!/usr/bin/python
+# Copyright (c) homelab.nvidia_gpu contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: apt_signing_key
+short_description: Install an apt repository's signing key as a Signed-By keyring, only if it is the pinned key
+version_added: 0.2.0
+description:
+  - Reads an OpenPGP key file from O(url) or O(src), imports it into a throwaway GnuPG home (C(gpg --batch))
+    and checks what gpg accepted against the pinned primary-key O(fingerprints).
+  - Refuses, and writes nothing, when a pinned fingerprint is not in the file, when the file holds primary
+    keys that are not pinned (it names them), when a pinned key is revoked or expired, or when the file is
+    not an OpenPGP key at all (junk, HTML, empty).
+  - Installs C(gpg --export) of the pinned keys, not the downloaded bytes, so only what gpg validated
+    reaches the keyring; a subkey without its binding signature, a user ID without a self-signature, or
+    any other packet gpg dropped never lands in O(dest).
+  - Writes through a temporary file in the directory of O(dest) and an atomic rename, only when the
+    exported bytes differ from the current file; a file is never half-written.
+  - With check mode the key is still downloaded and checked, so a wrong key fails in check mode too;
+    nothing is written.
+author:
+  - homelab.nvidia_gpu maintainers (@homelab)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - homelab.nvidia_gpu.attributes.config_file
+options:
+  url:
+    description:
+      - Where to download the key file (ASCII-armored or binary). TLS certificates are always verified.
+      - Exactly one of O(url) and O(src) is required.
+    type: str
+  src:
+    description:
+      - A key file already on the managed host, instead of O(url).
+    type: path
+  fingerprints:
+    description:
+      - The full fingerprints of the primary keys the file must hold, checked out of band. Spaces and case
+        do not matter; a C(0x) prefix is dropped. 40 hexadecimal digits for a v4 key (64 for v5/v6).
+      - The file must hold exactly these primary keys, no other.
+    type: list
+    elements: str
+    required: true
+  dest:
+    description:
+      - The keyring to write, the path apt's C(Signed-By) names. Must be absolute; its directory must exist
+        (except in check mode).
+    type: path
+    required: true
+  armor:
+    description:
+      - Write an ASCII-armored keyring instead of a binary one. apt reads both; a binary keyring suits a
+        C(.gpg) name, an armored one a C(.asc) name.
+    type: bool
+    default: false
+  mode:
+    description:
+      - Permissions of O(dest), as for M(ansible.builtin.file).
+    type: raw
+    default: "0644"
+  owner:
+    description:
+      - Owner of O(dest); unset keeps the owner of an existing file (a new file belongs to the user running the module).
+    type: str
+  group:
+    description:
+      - Group of O(dest); unset keeps the group of an existing file.
+    type: str
+  timeout:
+    description:
+      - Seconds allowed for the download, and for each gpg run.
+    type: int
+    default: 30
+  name:
+    description:
+      - What the key is called in messages, as in V(Refusing the Docker key from ...).
+    type: str
+    default: key
+  hint:
+    description:
+      - A sentence appended to refusal messages, for example which variable to set if the vendor rotated its key.
+    type: str
+    default: ""
+requirements:
+  - gpg (GnuPG 2.2 or later) on the managed host
+notes:
+  - apt reads keyrings when it verifies a Release file; run C(apt-get update) when RV(ignore:changed) is true.
+seealso:
+  - module: ansible.builtin.deb822_repository
+"""
+
+EXAMPLES = r"""
+- name: Docker's key is checked against its pinned fingerprint and installed as a keyring
+  homelab.nvidia_gpu.apt_signing_key:
+    url: https://download.docker.com/linux/debian/gpg
+    fingerprints: ["9DC8 5822 9FC7 DD38 854A  E2D8 8D81 803C 0EBF CD88"]
+    dest: /etc/apt/keyrings/docker.gpg
+    name: Docker key
+  register: docker_key
+
+- name: A key file already on the host is installed armored
+  homelab.nvidia_gpu.apt_signing_key:
+    src: /root/vendor.asc
+    fingerprints: [0123456789ABCDEF0123456789ABCDEF01234567]
+    dest: /etc/apt/keyrings/vendor.asc
+    armor: true
+"""
+
+RETURN = r"""
+dest:
+  description: The keyring path.
+  returned: always
+  type: str
+  sample: /etc/apt/keyrings/docker.gpg
+fingerprints:
+  description: Fingerprints of the primary keys installed (or, in check mode, that would be).
+  returned: success
+  type: list
+  elements: str
+  sample: [9DC858229FC7DD38854AE2D88D81803C0EBFCD88]
+keys:
+  description: Each installed key as gpg read it.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    fingerprint:
+      description: Primary key fingerprint.
+      type: str
+    uids:
+      description: User IDs with a valid self-signature.
+      type: list
+      elements: str
+    expires:
+      description: Expiry of the primary key in seconds since the epoch, null when it does not expire.
+      type: int
+    subkeys:
+      description: Subkeys with a valid binding signature (fingerprint, expires).
+      type: list
+      elements: dict
+  sample:
+    - fingerprint: 9DC858229FC7DD38854AE2D88D81803C0EBFCD88
+      uids: ["Docker Release (CE deb) <docker@docker.com>"]
+      expires: null
+      subkeys: [{fingerprint: D3306A018370199E527AE7317EA0A9C3F273FCD8, expires: null}]
+"""
+
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_native
+from ansible.module_utils.urls import fetch_url
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _commands
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _signing_keys as sk
+
+MAX_BYTES = 4 * 1024 * 1024  # a key file is kilobytes; anything this big is not one
+
+
+class Refused(Exception):
+    """The module fails with this sentence; nothing was written."""
+
+
+def read_source(module: AnsibleModule) -> tuple[bytes, str]:
+    """(bytes, where from) of the key file."""
+    url, src = module.params["url"], module.params["src"]
+    if src:
+        try:
+            with open(src, "rb") as handle:
+                data = handle.read(MAX_BYTES + 1)
+        except OSError as exc:
+            raise Refused(f"cannot read the key file {src}: {exc.strerror or exc}") from exc
+        where = src
+    else:
+        resp, info = fetch_url(module, url, timeout=module.params["timeout"], method="GET")
+        if resp is None or info.get("status") != 200:
+            raise Refused(f"cannot download the {module.params['name']} from {url}: "
+                          f"HTTP {info.get('status')} {info.get('msg', '')}".rstrip())
+        try:
+            data = resp.read(MAX_BYTES + 1)
+        except Exception as exc:  # a reset or timeout in the middle of the body
+            raise Refused(f"cannot download the {module.params['name']} from {url}: {to_native(exc)}") from exc
+        where = url
+    if len(data) > MAX_BYTES:
+        raise Refused(f"{where} is larger than {MAX_BYTES} bytes: not a key file")
+    return data, where
+
+
+class Gpg:
+    """gpg in a throwaway home directory, each run with a time limit."""
+
+    def __init__(self, binary: str, timeout: int) -> None:
+        self.binary = binary
+        self.timeout = timeout
+        self.home = tempfile.mkdtemp(prefix="apt_signing_key.")  # short path: gpg's sockets live under it
+
+    def run(self, *args: str) -> tuple[int, str, str]:
+        argv = [self.binary, "--batch", "--no-tty", "--homedir", self.home, *args]
+        try:
+            return _commands.run(argv, timeout=self.timeout)
+        except (_commands.CommandTimeout, _commands.CommandNotRunnable) as exc:
+            raise Refused(str(exc)) from exc
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.home, name)
+
+    def listing(self, *args: str) -> list[sk.Key]:
+        rc, out, err = self.run("--with-colons", "--fixed-list-mode", *args)
+        return sk.parse_colons(out) if rc == 0 else []
+
+    def close(self) -> None:
+        gpgconf = shutil.which("gpgconf")
+        if gpgconf:  # an agent or keyboxd started for this home would otherwise outlive it
+            try:
+                _commands.run([gpgconf, "--homedir", self.home, "--kill", "all"], timeout=10)
+            except (_commands.CommandTimeout, _commands.CommandNotRunnable):
+                pass
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+def describe(keys: list[sk.Key], data: bytes | None) -> str:
+    """A text summary of a keyring for diff mode."""
+    if data is None:
+        return ""
+    lines = [] if keys else [f"(not an OpenPGP keyring gpg can read, {len(data)} bytes)"]
+    for key in keys:
+        lines.append(f"pub {key.fingerprint} expires {key.expires or 'never'}")
+        lines += [f"  uid {uid}" for uid in key.uids]
+        lines += [f"  sub {s.fingerprint} expires {s.expires or 'never'}" for s in key.subkeys]
+    lines.append(f"sha256 {hashlib.sha256(data).hexdigest()}")
+    return "\n".join(lines) + "\n"
+
+
+def write_atomic(module: AnsibleModule, dest: str, data: bytes) -> None:
+    """Temp file in the same directory, fsync, rename: readers see the old file or the new one."""
+    directory = os.path.dirname(dest)
+    if not os.path.isdir(directory):
+        raise Refused(f"the directory of {dest} does not exist; create it first")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(dest)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        module.atomic_move(tmp, dest, unsafe_writes=False)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_current(dest: str) -> bytes | None:
+    try:
+        with open(dest, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise Refused(f"cannot read the current keyring {dest}: {exc.strerror or exc}") from exc
+
+
+def apply_attributes(module: AnsibleModule, dest: str, changed: bool) -> bool:
+    params = module.params
+    changed = module.set_mode_if_different(dest, params["mode"], changed)
+    changed = module.set_owner_if_different(dest, params["owner"], changed)
+    return module.set_group_if_different(dest, params["group"], changed)
+
+
+def run_module(module: AnsibleModule) -> dict:
+    params = module.params
+    dest = params["dest"]
+    if not os.path.isabs(dest):
+        raise Refused(f"dest must be an absolute path (apt's Signed-By needs one), got {dest!r}")
+    if os.path.isdir(dest):
+        raise Refused(f"dest {dest} is a directory; name the keyring file")
+    try:
+        pinned = sk.normalise_fingerprints(params["fingerprints"])
+    except sk.BadFingerprint as exc:
+        raise Refused(str(exc)) from exc
+    binary = module.get_bin_path("gpg")
+    if not binary:
+        raise Refused("gpg is not installed on the host: install the gpg package first, it checks the key")
+
+    data, where = read_source(module)
+    nothing = f"Nothing was trusted: {dest} was not written."
+    hint = f" {params['hint']}" if params["hint"] else ""
+
+    gpg = Gpg(binary, params["timeout"])
+    try:
+        with open(gpg.path("input"), "wb") as handle:
+            handle.write(data)
+        rc, out, err = gpg.run("--import", gpg.path("input"))
+        keys = gpg.listing("--list-keys")
+        verdict = sk.decide(keys, pinned, now=int(time.time()))
+        if not verdict.ok:
+            detail = f" (gpg: {err.strip().splitlines()[-1]})" if not keys and err.strip() else ""
+            raise Refused(f"Refusing the {params['name']} from {where}: {verdict.reason}{detail}. {nothing}{hint}")
+
+        export_args = ["--armor"] if params["armor"] else []
+        rc, out, err = gpg.run(*export_args, "--output", gpg.path("export"), "--export", *pinned)
+        try:
+            with open(gpg.path("export"), "rb") as handle:
+                exported = handle.read()
+        except OSError:
+            exported = b""
+        if rc != 0 or not exported:
+            raise Refused(f"gpg could not export the checked {params['name']} ({err.strip()}). {nothing}")
+
+        current = read_current(dest)
+        changed = current != exported
+        result = {
+            "changed": changed,
+            "dest": dest,
+            "fingerprints": [k.fingerprint for k in verdict.accepted],
+            "keys": [k.summary() for k in verdict.accepted],
+        }
+        if module._diff:
+            before_keys = gpg.listing("--show-keys", dest) if current else []
+            result["diff"] = {
+                "before_header": dest, "after_header": dest,
+                "before": describe(before_keys, current), "after": describe(verdict.accepted, exported),
+            }
+    finally:
+        gpg.close()
+
+    if changed and not module.check_mode:
+        write_atomic(module, dest, exported)
+    if os.path.exists(dest):
+        result["changed"] = apply_attributes(module, dest, result["changed"])
+    return result
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "url": {"type": "str"},
+            "src": {"type": "path"},
+            "fingerprints": {"type": "list", "elements": "str", "required": True},
+            "dest": {"type": "path", "required": True},
+            "armor": {"type": "bool", "default": False},
+            "mode": {"type": "raw", "default": "0644"},
+            "owner": {"type": "str"},
+            "group": {"type": "str"},
+            "timeout": {"type": "int", "default": 30},
+            "name": {"type": "str", "default": "key"},
+            "hint": {"type": "str", "default": ""},
+        },
+        mutually_exclusive=[("url", "src")],
+        required_one_of=[("url", "src")],
+        supports_check_mode=True,
+    )
+    try:
+        result = run_module(module)
+    except Refused as exc:
+        module.fail_json(msg=str(exc), dest=module.params["dest"])
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
