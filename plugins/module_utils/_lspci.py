@@ -23,11 +23,17 @@ LSPCI_VV_ARGS = ["-vv", "-nn", "-D"]
 
 _ADDRESS_RE = re.compile(r"^(?:([0-9a-fA-F]{4,8}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])$")
 _NAME_ID_RE = re.compile(r"^(?P<name>.*?)\s*\[(?P<id>[0-9a-fA-F]{4})\]$")
-_SPEED_RE = re.compile(r"(\d+(?:\.\d+)?)\s*GT/s")
+_SPEED_RE = re.compile(r"(?a)(?<![-\d.])(\d{1,6}(?:\.\d{1,6})?)\s*GT/s")
 _VV_HEADER_RE = re.compile(r"^(?P<address>(?:[0-9a-fA-F]{4,8}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])\s")
 _VV_LINK_RE = re.compile(
     r"^\s+(?P<kind>LnkCap|LnkSta):.*?Speed (?P<speed>[^,\s]+)(?:\s*\([^)]*\))?,\s*Width x(?P<width>\d+)"
 )
+# PCIe links are x1 to x32 wide and run at 2.5 (gen 1) to 128 GT/s (gen 7); anything else is a misread.
+MIN_WIDTH, MAX_WIDTH = 1, 32
+MAX_SPEED = 128.0
+# At most this many parse errors become warnings; the rest are counted.
+MAX_ERRORS = 5
+UNREADABLE = "lspci's output could not be read"
 
 
 def lspci_command(lspci_path: str, dump: str | None = None, verbose_links: bool = False) -> list[str]:
@@ -117,15 +123,31 @@ def _vmm_record(fields: dict[str, list[str]]) -> dict | str:
 
 
 def parse_speed(value: str | None) -> float | None:
-    """`8.0 GT/s PCIe`, `8 GT/s`, `8GT/s` -> 8.0; `Unknown` or junk -> None."""
+    """`8.0 GT/s PCIe`, `8 GT/s`, `8GT/s` -> 8.0; `Unknown`, junk or outside (0, 128] GT/s -> None."""
     match = _SPEED_RE.search(value or "")
-    return float(match.group(1)) if match else None
+    if not match:
+        return None
+    speed = float(match.group(1))
+    return speed if 0 < speed <= MAX_SPEED else None
 
 
 def parse_width(value: str | None) -> int | None:
-    """`16` or `x16` -> 16; anything else -> None."""
-    match = re.fullmatch(r"\s*x?(\d{1,2})\s*", value or "")
-    return int(match.group(1)) if match else None
+    """`16` or `x16` -> 16; junk or outside x1..x32 (0 is a link that is down) -> None."""
+    match = re.fullmatch(r"(?a)\s*x?(\d{1,6})\s*", value or "")
+    if not match:
+        return None
+    width = int(match.group(1))
+    return width if MIN_WIDTH <= width <= MAX_WIDTH else None
+
+
+def _link_value(kind: str, raw: str | None, where: str, errors: list[str] | None) -> float | int | None:
+    """Parse a link speed or width; a value that is there but out of range is reported, not trusted."""
+    parsed = parse_speed(raw) if kind.endswith("speed") else parse_width(raw)
+    text = (raw or "").strip()
+    if parsed is None and text and text.lower() != "unknown" and errors is not None:
+        bounds = f"x{MIN_WIDTH} to x{MAX_WIDTH}" if kind.endswith("width") else f"up to {MAX_SPEED:g} GT/s"
+        errors.append(f"{where}: {kind} {text[:40]!r} is unreadable (a PCIe link is {bounds}); reported as unknown")
+    return parsed
 
 
 def link_facts(current_speed, current_width, max_speed, max_width) -> dict:
@@ -143,8 +165,11 @@ def link_facts(current_speed, current_width, max_speed, max_width) -> dict:
     }
 
 
-def parse_vv_links(text: str) -> dict[str, dict]:
-    """Link facts from `lspci -vv -D` (LnkCap = maximum, LnkSta = current), by address."""
+def parse_vv_links(text: str, errors: list[str] | None = None) -> dict[str, dict]:
+    """Link facts from `lspci -vv -D` (LnkCap = maximum, LnkSta = current), by address.
+
+    Out-of-range speeds and widths become None, and a sentence in `errors` when it is given.
+    """
     raw: dict[str, dict] = {}
     address = None
     for line in (text or "").splitlines():
@@ -156,8 +181,9 @@ def parse_vv_links(text: str) -> dict[str, dict]:
         if address and match:
             prefix = "max" if match.group("kind") == "LnkCap" else "current"
             entry = raw.setdefault(address, {})
-            entry[f"{prefix}_speed"] = parse_speed(match.group("speed"))
-            entry[f"{prefix}_width"] = int(match.group("width"))
+            kind = match.group("kind")
+            entry[f"{prefix}_speed"] = _link_value(f"{kind} speed", match.group("speed"), f"lspci {address}", errors)
+            entry[f"{prefix}_width"] = _link_value(f"{kind} width", match.group("width"), f"lspci {address}", errors)
     return {
         addr: link_facts(v.get("current_speed"), v.get("current_width"), v.get("max_speed"), v.get("max_width"))
         for addr, v in raw.items()
@@ -179,10 +205,11 @@ def _link_basename(path: str) -> str | None:
         return None
 
 
-def read_sysfs_device(sysfs_root: str, address: str) -> dict:
+def read_sysfs_device(sysfs_root: str, address: str, errors: list[str] | None = None) -> dict:
     """What sysfs knows and lspci does not say: link, NUMA node, IOMMU group, bound driver.
 
-    Missing files give None (and `present: False` when the device has no sysfs entry at all).
+    Missing files give None (and `present: False` when the device has no sysfs entry at all); out-of-range
+    link values give None and a sentence in `errors` when it is given.
     """
     base = os.path.join(sysfs_root, "bus", "pci", "devices", address)
 
@@ -191,21 +218,21 @@ def read_sysfs_device(sysfs_root: str, address: str) -> dict:
         return text.strip() if text is not None else None
 
     numa = value("numa_node")
-    numa_node = int(numa) if numa and re.fullmatch(r"-?\d+", numa) and int(numa) >= 0 else None
+    # The kernel allows at most 1024 NUMA nodes; ASCII digits only (int() takes other scripts' digits).
+    numa_node = int(numa) if numa and re.fullmatch(r"(?a)\d{1,4}", numa) and int(numa) < 1024 else None
     group = _link_basename(os.path.join(base, "iommu_group"))
     has_link = value("max_link_speed") is not None or value("current_link_speed") is not None
+    where = f"sysfs {address}"
     return {
         "present": os.path.isdir(base),
         "link": link_facts(
-            parse_speed(value("current_link_speed")),
-            parse_width(value("current_link_width")),
-            parse_speed(value("max_link_speed")),
-            parse_width(value("max_link_width")),
+            *(_link_value(name, value(name), where, errors)
+              for name in ("current_link_speed", "current_link_width", "max_link_speed", "max_link_width"))
         )
         if has_link
         else None,
         "numa_node": numa_node,
-        "iommu_group": int(group) if group and group.isdigit() else None,
+        "iommu_group": int(group) if group and re.fullmatch(r"(?a)\d{1,9}", group) else None,
         "driver": _link_basename(os.path.join(base, "driver")),
     }
 
@@ -279,10 +306,48 @@ def nouveau_state(proc_root: str, sysfs_root: str, modprobe_dir: str, drivers: I
 
 
 Runner = Callable[[list[str]], tuple[int, str, str]]
+OUTPUT_STATES = ("ok", "partial", "unreadable")
 
 
 class LspciError(Exception):
     """lspci could not be run or failed; the message says what to do."""
+
+
+def _excerpt(text: str, limit: int = 80) -> str:
+    """A short quoted excerpt, control characters escaped, so junk cannot garble the message."""
+    text = " ".join(text.split())
+    return repr(text[:limit] + ("..." if len(text) > limit else ""))
+
+
+def output_state(
+    argv: list[str], out: str, err: str, devices: list[dict], errors: list[str], dump: str | None = None
+) -> tuple[str, list[str]]:
+    """How well lspci's rc-0 output read: (`ok` | `partial` | `unreadable`, warnings to give).
+
+    `unreadable` means no device record could be read, so nothing can be said about a GPU; `partial`
+    means some records were skipped (the GPU may have been one of them). Errors are capped at MAX_ERRORS.
+    """
+    command = " ".join(argv)
+    unknown = "whether an NVIDIA GPU is present is unknown"
+    if not (out or "").strip():
+        if (err or "").strip():
+            return "unreadable", [f"{UNREADABLE}: {command} printed no device record (rc 0) and said on stderr"
+                                  f" {_excerpt(err)}; {unknown}."]
+        if dump:
+            return "unreadable", [f"{UNREADABLE}: {command} printed nothing, so the dump {dump} holds no device"
+                                  f" in lspci -xxx format; {unknown}."]
+        return "ok", []  # a bus with no PCI device at all (no PCIe on this board)
+    if not devices:
+        lines = len(out.splitlines())
+        return "unreadable", [f"{UNREADABLE}: no PCI device record in its {lines} line(s), which start"
+                              f" {_excerpt(out)}; {unknown}. Run '{command}' on the host and check what it prints."]
+    if errors:
+        shown = [f"{UNREADABLE} in full: {len(errors)} line(s) or record(s) were skipped, so a GPU may be"
+                 " missing from these facts.", *errors[:MAX_ERRORS]]
+        if len(errors) > MAX_ERRORS:
+            shown.append(f"... and {len(errors) - MAX_ERRORS} more unreadable lspci lines or records")
+        return "partial", shown
+    return "ok", []
 
 
 def collect(
@@ -294,14 +359,19 @@ def collect(
     device_tree_root: str = "/proc/device-tree",
     modprobe_dir: str = "/etc/modprobe.d",
 ) -> tuple[list[dict], dict, list[str]]:
-    """Raw facts: (NVIDIA GPUs, host facts without verdict, parse errors). Raises LspciError."""
-    rc, out, err = run(lspci_command(lspci_path, dump))
+    """Raw facts: (NVIDIA GPUs, host facts without verdict, parse errors). Raises LspciError.
+
+    The host facts carry `lspci_output` (see output_state). `run` may raise (a timeout): it is not caught here.
+    """
+    argv = lspci_command(lspci_path, dump)
+    rc, out, err = run(argv)
     if rc != 0:
-        raise LspciError(f"{' '.join(lspci_command(lspci_path, dump))} failed (rc={rc}): {(err or out).strip()[:500]}")
-    devices, errors = parse_vmm(out)
+        raise LspciError(f"{' '.join(argv)} failed (rc={rc}): {(err or out).strip()[:500]}")
+    devices, parse_errors = parse_vmm(out)
+    state, errors = output_state(argv, out, err, devices, parse_errors, dump)
     gpus = []
     for device in nvidia_gpus(devices):
-        sysfs = read_sysfs_device(sysfs_root, device["address"])
+        sysfs = read_sysfs_device(sysfs_root, device["address"], errors)
         gpu = {k: v for k, v in device.items() if k != "revision"}
         gpu.update(
             driver=device["driver"] or sysfs["driver"],
@@ -312,13 +382,17 @@ def collect(
         gpus.append(gpu)
     if any(g["link"] is None for g in gpus):
         rc, out, _err = run(lspci_command(lspci_path, dump, verbose_links=True))
-        links = parse_vv_links(out) if rc == 0 else {}
+        vv_errors: list[str] = []
+        links = parse_vv_links(out, vv_errors) if rc == 0 else {}
+        wanted = tuple(f"lspci {g['address']}:" for g in gpus if g["link"] is None)
+        errors += [e for e in vv_errors if e.startswith(wanted)]  # other devices' links are not ours to judge
         for gpu in gpus:
             if gpu["link"] is None:
                 gpu["link"] = links.get(gpu["address"]) or link_facts(None, None, None, None)
     bridges = host_bridges(devices)
     model = read_device_tree_model(device_tree_root)
     host = {
+        "lspci_output": state,
         "platform": platform_from(model, bridges),
         "model": model,
         "host_bridges": bridges,

@@ -72,6 +72,7 @@ options:
     description:
       - The driver branch that will be installed (for example V(580)); a branch above a card's last
         branch is the blocking problem C(branch_too_new). Omit to skip that check.
+      - From V(100) to V(9999); anything else fails the module.
     type: int
   lspci_path:
     description:
@@ -104,7 +105,15 @@ options:
   page_size:
     description:
       - Kernel page size in bytes. Default is the running kernel's (C(os.sysconf("SC_PAGE_SIZE"))).
+      - A power of two from V(4096) to V(262144); anything else fails the module.
     type: int
+  command_timeout:
+    description:
+      - Seconds each C(lspci) run may take before it is killed and the module fails with a message that names
+        the command. A hung C(lspci) usually means a GPU or PCIe bridge that stopped answering config-space reads.
+      - From V(1) to V(3600).
+    type: int
+    default: 30
   supported_gpus_json:
     description:
       - Candidate paths of the driver's C(supported-gpus.json); the first readable one overrides the
@@ -120,6 +129,13 @@ notes:
     (warnings).
   - A GPU lowers its link speed when idle, so a degraded speed at idle is not necessarily a fault;
     a degraded width is.
+  - Link widths outside x1 to x32 (including C(0), a link that is down) and speeds outside 0 to 128 GT/s are
+    misreads: they are returned as null with a warning, and do not count towards C(pcie_link_degraded).
+  - When C(lspci) exits 0 but its output cannot be read (no device record in it, or nothing on stdout and a message
+    on stderr), the module warns "lspci's output could not be read" with a short excerpt and sets
+    C(nvidia_gpu_host.lspci_output) to V(unreadable). C(nvidia_gpus) is then empty because nothing is known, not
+    because there is no GPU: the C(no_gpu) problem and its power-on advice are not raised, and O(require_gpu) fails
+    with "cannot tell whether an NVIDIA GPU is present" instead.
 seealso:
   - name: NVIDIA open GPU kernel modules
     description: Which GPUs the open kernel modules support.
@@ -159,12 +175,14 @@ ansible_facts:
   contains:
     nvidia_gpus:
       description:
-        - One entry per NVIDIA PCI function of class C(03xx), in bus order. Empty when there is none.
+        - One entry per NVIDIA PCI function of class C(03xx), in bus order. Empty when there is none, and also
+          when lspci's output could not be read (then C(nvidia_gpu_host.lspci_output) is V(unreadable)).
         - Each has C(address), C(vendor_id), C(device_id), C(subsystem_vendor_id), C(subsystem_device_id),
           C(vendor_name), C(device_name), C(subsystem_vendor_name), C(subsystem_name), C(class_id)
           (C(0300) VGA, C(0302) 3D), C(class_name), C(driver) (bound driver or null), C(kernel_modules),
           C(numa_node), C(iommu_group), C(link) (C(current_speed) and C(max_speed) in GT/s, C(current_width),
-          C(max_width), C(degraded)), C(catalog) (C(name), C(architecture), C(compute_capability),
+          C(max_width) 1 to 32, each null where unknown or out of range, C(degraded)), C(catalog) (C(name),
+          C(architecture), C(compute_capability),
           C(open_modules), C(last_branch), C(source)) and C(verdict) (C(module_flavour), C(max_branch),
           C(allowed_branches), C(cuda_ceiling), C(problems)).
       returned: always
@@ -194,6 +212,10 @@ ansible_facts:
     nvidia_gpu_host:
       description:
         - Host facts and the host verdict.
+        - C(lspci_output) says how well lspci's output read. V(ok) every record was read; V(partial) some records
+          were skipped (each is a warning, at most five, so a GPU may be missing from C(nvidia_gpus)); V(unreadable)
+          no device record could be read, so C(nvidia_gpus) is empty because nothing is known (a warning says
+          "lspci's output could not be read" and quotes an excerpt; no C(no_gpu) problem is raised).
         - C(simulated) is true when the GPUs were read from O(lspci_dump) rather than the live bus; the
           verdict holds for them, but no device node, driver or CDI spec can exist for them on this host.
         - C(platform) is V(raspberry_pi_5), V(raspberry_pi_4), V(raspberry_pi_3) or V(generic); C(model) the
@@ -206,6 +228,7 @@ ansible_facts:
       returned: always
       type: dict
       sample:
+        lspci_output: ok
         simulated: false
         platform: raspberry_pi_5
         model: Raspberry Pi 5 Model B Rev 1.0
@@ -231,11 +254,45 @@ import os
 import platform
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _commands as commands
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_verdict as verdict
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _lspci as lspci
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu_catalog import SUPPORTED_GPUS_JSON_PATHS
 
 SELECTORS = verdict.SELECTOR_KEYWORDS + verdict.PROBLEM_CODES
+DEFAULT_COMMAND_TIMEOUT = 30
+# (low, high, what a good value looks like) for the numeric options.
+BOUNDS = {
+    "command_timeout": (1, 3600, "seconds"),
+    "driver_branch": (100, 9999, "an NVIDIA driver branch number such as 580"),
+}
+PAGE_SIZES = (4096, 262144)  # Linux pages are a power of two from 4 KiB to 256 KiB
+PATH_OPTIONS = ("lspci_path", "lspci_dump", "sysfs_root", "proc_root", "device_tree_root", "modprobe_dir")
+
+
+def option_errors(params: dict) -> list[str]:
+    """Range and sanity checks the argument spec cannot express; one sentence per bad option."""
+    errors = []
+    for name, (low, high, what) in BOUNDS.items():
+        value = params[name]
+        if value is not None and not low <= value <= high:
+            errors.append(f"{name} must be {what}, from {low} to {high}; got {value}.")
+    size = params["page_size"]
+    if size is not None and not (PAGE_SIZES[0] <= size <= PAGE_SIZES[1] and size & (size - 1) == 0):
+        errors.append(f"page_size must be the kernel page size in bytes, a power of two from {PAGE_SIZES[0]}"
+                      f" to {PAGE_SIZES[1]} (4096, 16384 or 65536 on arm64); got {size}.")
+    paths = [(name, params[name]) for name in PATH_OPTIONS] + [
+        ("supported_gpus_json", p) for p in params["supported_gpus_json"] or []]
+    errors += [f"{name} contains a NUL byte: {value!r}." for name, value in paths if value and "\x00" in value]
+    return errors
+
+
+def timeout_message(exc: commands.CommandTimeout) -> str:
+    return (f"{' '.join(exc.argv)} did not finish within {exc.seconds:g} s (command_timeout) and was killed."
+            " lspci hangs when a GPU or PCIe bridge stops answering config-space reads (a wedged card, a loose"
+            " riser or adapter, an external GPU that lost power). Power the host off, check the cabling, power on"
+            " an external GPU's PSU and the GPU first, then boot the host. Raise command_timeout only if lspci is"
+            " merely slow here.")
 
 
 def main() -> None:
@@ -254,19 +311,23 @@ def main() -> None:
             "modprobe_dir": {"type": "path", "default": "/etc/modprobe.d"},
             "page_size": {"type": "int"},
             "supported_gpus_json": {"type": "list", "elements": "path", "default": list(SUPPORTED_GPUS_JSON_PATHS)},
+            "command_timeout": {"type": "int", "default": DEFAULT_COMMAND_TIMEOUT},
         },
         supports_check_mode=True,
     )
     params = module.params
+    bad = option_errors(params)
+    if bad:
+        module.fail_json(msg=" ".join(bad))
     lspci_path = params["lspci_path"] or module.get_bin_path("lspci")
-    if not lspci_path or not os.access(lspci_path, os.X_OK):
+    if not lspci_path or not os.path.isfile(lspci_path) or not os.access(lspci_path, os.X_OK):
         module.fail_json(msg=f"lspci not found ({params['lspci_path'] or 'not on PATH'}): install pciutils "
                              "(apt-get install pciutils) on this host.")
     if params["lspci_dump"] and not os.path.isfile(params["lspci_dump"]):
         module.fail_json(msg=f"lspci_dump {params['lspci_dump']} is not a file.")
 
     def run(argv: list[str]) -> tuple[int, str, str]:
-        return module.run_command(argv, environ_update={"LC_ALL": "C"})
+        return commands.run(argv, timeout=params["command_timeout"])
 
     try:
         gpus, host, errors = lspci.collect(
@@ -275,6 +336,10 @@ def main() -> None:
         )
     except lspci.LspciError as exc:
         module.fail_json(msg=str(exc))
+    except commands.CommandTimeout as exc:
+        module.fail_json(msg=timeout_message(exc))
+    except commands.CommandNotRunnable as exc:
+        module.fail_json(msg=f"{exc}: lspci_path must be the lspci program of pciutils (apt-get install pciutils).")
     for error in errors:
         module.warn(error)
     supported, json_errors = verdict.load_supported_gpus(params["supported_gpus_json"])
@@ -282,8 +347,10 @@ def main() -> None:
         module.warn(error)
     host["architecture"] = platform.machine()
     host["page_size"] = params["page_size"] or os.sysconf("SC_PAGE_SIZE")
+    # Unreadable output proves nothing about the bus: no "no GPU, power it on first" advice then.
+    unknown = not gpus and host["lspci_output"] != "ok"
     gpus, host = verdict.judge(gpus, host, supported, params["kernel_module_flavour"], params["driver_branch"],
-                               params["require_gpu"])
+                               params["require_gpu"] and not unknown)
     host["simulated"] = bool(params["lspci_dump"])  # GPUs from a dump are not on this host's bus
     facts = {"nvidia_gpus": gpus, "nvidia_gpu_host": host}
 
@@ -293,8 +360,11 @@ def main() -> None:
     for item in verdict.select(problems, params["warn_on"]):
         if item not in failing:
             module.warn(f"[{item['code']}] {item['message']}")
-    if failing:
-        module.fail_json(msg=" ".join(f"[{p['code']}] {p['message']}" for p in failing), ansible_facts=facts)
+    messages = [f"[{p['code']}] {p['message']}" for p in failing]
+    if params["require_gpu"] and unknown:
+        messages.insert(0, f"require_gpu: cannot tell whether an NVIDIA GPU is present: {errors[0]}")
+    if messages:
+        module.fail_json(msg=" ".join(messages), ansible_facts=facts)
     module.exit_json(changed=False, ansible_facts=facts)
 
 

@@ -171,11 +171,37 @@ def test_read_sysfs_device_full(tmp_path):
 def test_read_sysfs_device_unbound_no_numa_no_iommu(tmp_path):
     write_sysfs_device(tmp_path, "0000:01:00.0", numa="-1", group=None, driver=None,
                        speed=("Unknown", "8 GT/s"), width=("0", "16"))
-    got = lspci.read_sysfs_device(str(tmp_path), "0000:01:00.0")
+    errors: list[str] = []
+    got = lspci.read_sysfs_device(str(tmp_path), "0000:01:00.0", errors)
     assert got["numa_node"] is None and got["iommu_group"] is None and got["driver"] is None
-    # link down: width 0 is below the maximum
-    assert got["link"] == {"current_speed": None, "current_width": 0, "max_speed": 8.0, "max_width": 16,
-                           "degraded": True}
+    # width 0 (link down or a misread) is no width: unknown and said, not judged as degraded; "Unknown" is quiet
+    assert got["link"] == {"current_speed": None, "current_width": None, "max_speed": 8.0, "max_width": 16,
+                           "degraded": False}
+    assert errors == ["sysfs 0000:01:00.0: current_link_width '0' is unreadable (a PCIe link is x1 to x32);"
+                      " reported as unknown"]
+
+
+@pytest.mark.parametrize(("speed", "width", "bad"), [
+    (("8.0 GT/s PCIe", "8.0 GT/s PCIe"), ("4096", "16"), "current_link_width '4096'"),
+    (("8.0 GT/s PCIe", "8.0 GT/s PCIe"), ("1", "-16"), "max_link_width '-16'"),
+    (("8.0 GT/s PCIe", "8.0 GT/s PCIe"), ("x64", "16"), "current_link_width 'x64'"),
+    (("0 GT/s", "8.0 GT/s PCIe"), ("16", "16"), "current_link_speed '0 GT/s'"),
+    (("8.0 GT/s PCIe", "1000008 GT/s"), ("16", "16"), "max_link_speed '1000008 GT/s'"),
+])
+def test_read_sysfs_device_out_of_range_link_is_unknown(tmp_path, speed, width, bad):
+    write_sysfs_device(tmp_path, "0000:01:00.0", speed=speed, width=width)
+    errors: list[str] = []
+    link = lspci.read_sysfs_device(str(tmp_path), "0000:01:00.0", errors)["link"]
+    assert len(errors) == 1 and bad in errors[0] and "reported as unknown" in errors[0]
+    assert link["degraded"] is False  # a misread value never makes a verdict
+    assert sum(v is None for k, v in link.items() if k != "degraded") == 1
+
+
+def test_read_sysfs_device_non_ascii_digits_are_not_numbers(tmp_path):
+    device = write_sysfs_device(tmp_path, "0000:01:00.0", numa="\u0663", group="\u00b2")
+    assert device.exists()
+    got = lspci.read_sysfs_device(str(tmp_path), "0000:01:00.0")
+    assert (got["numa_node"], got["iommu_group"]) == (None, None)
 
 
 def test_read_sysfs_device_absent(tmp_path):
@@ -187,12 +213,16 @@ def test_read_sysfs_device_absent(tmp_path):
 @pytest.mark.parametrize(("text", "want"), [
     ("8.0 GT/s PCIe", 8.0), ("2.5 GT/s", 2.5), ("16GT/s", 16.0), ("32.0 GT/s PCIe\n", 32.0),
     ("Unknown", None), ("", None), (None, None), ("fast", None),
+    ("0 GT/s", None), ("129 GT/s", None), ("128 GT/s", 128.0), ("1000008 GT/s", None), ("-8 GT/s", None),
 ])
 def test_parse_speed(text, want):
     assert lspci.parse_speed(text) == want
 
 
-@pytest.mark.parametrize(("text", "want"), [("16", 16), ("x8", 8), (" 1\n", 1), ("", None), ("wide", None)])
+@pytest.mark.parametrize(("text", "want"), [
+    ("16", 16), ("x8", 8), (" 1\n", 1), ("x32", 32), ("", None), ("wide", None),
+    ("0", None), ("33", None), ("4096", None), ("-1", None), ("\u0661\u0666", None),
+])
 def test_parse_width(text, want):
     assert lspci.parse_width(text) == want
 
@@ -310,3 +340,58 @@ def test_parse_vv_links_never_raises(text):
     links = lspci.parse_vv_links(text)
     assert all(set(v) == {"current_speed", "current_width", "max_speed", "max_width", "degraded"}
                for v in links.values())
+
+
+# --- how well lspci's output read ------------------------------------------------------------------
+
+
+def fake_run(out: str, err: str = ""):
+    return lambda argv: (0, out, err)
+
+
+@pytest.mark.parametrize(("out", "err", "dump", "state", "says"), [
+    (GOOD_RECORD, "", None, "ok", None),
+    (GOOD_RECORD, "lspci: Unable to load libkmod resources: error -2\n", None, "ok", None),
+    ("", "", None, "ok", None),  # a board with no PCI device at all
+    ("", "pcilib: Cannot open /sys/bus/pci/devices\n", None, "unreadable", "said on stderr 'pcilib: Cannot open"),
+    ("", "", "/tmp/x.dump", "unreadable", "the dump /tmp/x.dump holds no device"),
+    ("\x7fELF\x02\x01\x01\x00\ufffd\ufffd\n\x00\x00", "", None, "unreadable", "no PCI device record in its 2 line"),
+    ("Slot:\t0000:01:00.0\nClass:\tVGA compatible controller [0300]\nVend", "", None, "unreadable", "line(s)"),
+    (GOOD_RECORD + "\nSlot:\t0000:02:00.0\nClass:\tVGA compatible controller [0300]\nVend", "", None, "partial",
+     "in full: 2 line(s) or record(s) were skipped"),
+])
+def test_output_state(out, err, dump, state, says, tmp_path):
+    _gpus, host, errors = lspci.collect(fake_run(out, err), "lspci", dump, *(str(tmp_path),) * 4)
+    assert host["lspci_output"] == state
+    if says is None:
+        assert errors == []
+    else:
+        assert errors[0].startswith("lspci's output could not be read") and says in errors[0]
+
+
+def test_partial_output_warnings_are_capped():
+    devices, errors = lspci.parse_vmm(GOOD_RECORD + "\n" + "junk line\n" * 50)
+    state, shown = lspci.output_state(["lspci"], "x", "", devices, errors)
+    assert state == "partial" and len(errors) == 50
+    assert len(shown) == 1 + lspci.MAX_ERRORS + 1 and shown[-1] == "... and 45 more unreadable lspci lines or records"
+
+
+def test_excerpt_is_short_and_escaped():
+    devices, errors = lspci.parse_vmm("\x1b[31m" + "A" * 500)
+    _state, shown = lspci.output_state(["lspci"], "\x1b[31m" + "A" * 500, "", devices, errors)
+    assert "\\x1b[31m" in shown[0] and "A" * 81 not in shown[0] and len(shown[0]) < 400
+
+
+def test_out_of_range_vv_link_of_a_gpu_is_reported(tmp_path):
+    vv = ("0000:01:00.0 3D controller: NVIDIA\n\t\tLnkCap:\tPort #0, Speed 8GT/s, Width x4096, ASPM L1\n"
+          "\t\tLnkSta:\tSpeed 8GT/s, Width x16\n"
+          "0000:00:1c.0 PCI bridge: Intel\n\t\tLnkCap:\tPort #0, Speed 8GT/s, Width x0\n")
+
+    def run(argv):
+        return 0, (vv if "-vv" in argv else GOOD_RECORD), ""
+
+    gpus, _host, errors = lspci.collect(run, "lspci", None, *(str(tmp_path),) * 4)
+    assert gpus[0]["link"] == {"current_speed": 8.0, "current_width": 16, "max_speed": 8.0, "max_width": None,
+                               "degraded": False}
+    assert errors == ["lspci 0000:01:00.0: LnkCap width '4096' is unreadable (a PCIe link is x1 to x32);"
+                      " reported as unknown"]  # the bridge's x0 is not the GPU's business

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,64 @@ def test_gpus_from_the_live_bus_are_not_simulated(run_module, roots, tmp_path):
     assert not failed
     assert [g["catalog"]["name"] for g in result["ansible_facts"]["nvidia_gpus"]] == ["Tesla P10"]
     assert result["ansible_facts"]["nvidia_gpu_host"]["simulated"] is False
+
+
+def fake_lspci(tmp_path, body: str) -> str:
+    path = tmp_path / "fake-lspci"
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_hung_lspci_is_killed_and_named(run, roots, tmp_path):
+    start = time.monotonic()
+    failed, result = run(dict(roots, lspci_path=fake_lspci(tmp_path, "sleep 30"), command_timeout=1))
+    assert time.monotonic() - start < 15
+    assert failed
+    assert result["msg"].startswith(f"{tmp_path}/fake-lspci -vmm -nn -D -k did not finish within 1 s"
+                                    " (command_timeout) and was killed.")
+    assert "stops answering config-space reads" in result["msg"]
+
+
+def test_hung_link_query_is_killed_too(run, roots, tmp_path):
+    """The second lspci (-vv, for link facts sysfs lacks) has the same limit."""
+    body = f'case "$1" in -vv) sleep 30;; *) exec {LSPCI} "$@" -F {dump("tesla_p10.dump")};; esac'
+    failed, result = run(dict(roots, lspci_path=fake_lspci(tmp_path, body), command_timeout=1))
+    assert failed and " -vv -nn -D did not finish within 1 s" in result["msg"]
+
+
+def test_lspci_output_ok_is_a_fact(run, roots):
+    failed, result = run(dict(roots, lspci_dump=dump("no_nvidia.dump")))
+    assert not failed and result["ansible_facts"]["nvidia_gpu_host"]["lspci_output"] == "ok"
+
+
+def test_garbage_output_is_unreadable_not_no_gpu(run, roots, tmp_path):
+    failed, result = run(dict(roots, lspci_path=fake_lspci(tmp_path, "echo 'Segmentation fault (core dumped)'"),
+                              require_gpu=True))
+    assert failed
+    assert result["msg"].startswith("require_gpu: cannot tell whether an NVIDIA GPU is present: lspci's output"
+                                    " could not be read: no PCI device record in its 1 line(s), which start"
+                                    " 'Segmentation fault (core dumped)'")
+    assert "power on" not in result["msg"] and "[no_gpu]" not in result["msg"]
+    host = result["ansible_facts"]["nvidia_gpu_host"]
+    assert host["lspci_output"] == "unreadable" and host["verdict"]["problems"] == []
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    ({"command_timeout": 0}, "command_timeout must be seconds, from 1 to 3600; got 0."),
+    ({"driver_branch": 58}, "driver_branch must be an NVIDIA driver branch number such as 580, from 100 to 9999"),
+    ({"page_size": 4095}, "page_size must be the kernel page size in bytes, a power of two from 4096 to 262144"),
+    ({"page_size": 0}, "got 0."),
+    ({"sysfs_root": "/sys\x00/x"}, "sysfs_root contains a NUL byte"),
+])
+def test_option_bounds(run, roots, args, says):
+    failed, result = run(dict(roots, lspci_dump=dump("tesla_p10.dump"), **args))
+    assert failed and says in result["msg"]
+
+
+def test_lspci_path_that_cannot_run(run, roots, tmp_path):
+    path = tmp_path / "lspci"
+    path.write_text("not a program\n")
+    path.chmod(0o755)
+    failed, result = run(dict(roots, lspci_path=str(path)))
+    assert failed and result["msg"].startswith(f"cannot run {path}: Exec format error")
