@@ -83,6 +83,8 @@ def load_supported_gpus(paths: Iterable[str]) -> tuple[dict[str, dict], list[str
                 text = handle.read()
         except OSError:
             continue
+        except UnicodeDecodeError as exc:  # the driver's file is JSON, so UTF-8; anything else is damaged
+            return {}, [f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); using the built-in catalog"]
         return parse_supported_gpus(text, path)
     return {}, []
 
