@@ -13,7 +13,11 @@ module writes them. Differences from upstream, on purpose (each one is tested):
   config.toml itself and configures nothing);
 - `state: absent` removes what `present` adds (the drop-in records whether it added the import);
 - a copied low-level runtime without `runtime_type` gets `io.containerd.runc.v2` (upstream leaves it out, and
-  the CRI plugin then ignores the copy's `BinaryName`).
+  the CRI plugin then ignores the copy's `BinaryName`);
+- a CRI section in another imported file that sorts before the drop-in is merged into the copy (upstream's
+  drop-in silently replaces it on containerd < 2.1); one that sorts after is named in a warning;
+- names, paths and a `config_version` that contradicts the file are refused (`check_request`), and
+  the drop-in is written before config.toml imports it, so a failure half-way leaves nothing active.
 """
 
 from __future__ import annotations
@@ -56,6 +60,11 @@ CONTAINERD_RUNTIME_DEFAULTS = {
     "runtime_root": "",
     "runtime_type": "io.containerd.runc.v2",
 }
+# Docker's built-in runtimes and the low-level runtimes the nvidia entry is copied from: never its name.
+RESERVED_RUNTIME_NAMES = frozenset({"runc", "crun", "io.containerd.runc.v1", "io.containerd.runc.v2",
+                                    "io.containerd.runtime.v1.linux"})
+# Characters every engine takes in a runtime name unquoted (containerd 1.6's TOML parser trips on escapes).
+_RUNTIME_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 STATE_MARK = "# nvidia_ctk state: "
 _STATE_RE = re.compile("^" + re.escape(STATE_MARK) + r"(\{.*\})\s*$", re.MULTILINE)
 _VERSION_RE = re.compile(r"\bv?(\d+)\.(\d+)\.\d+")
@@ -107,6 +116,42 @@ class Plan:
         self.changes.append(cf.FileChange(path, before, after))
 
 
+class RequestError(ValueError):
+    """Options that cannot be carried out as given (the message says which and why)."""
+
+
+def check_request(req: Request) -> None:
+    """Refuse names and paths the engines would choke on, before any file is read."""
+    name = req.runtime_name
+    if not isinstance(name, str) or not _RUNTIME_NAME_RE.fullmatch(name):
+        raise RequestError(f"runtime_name {name!r} is not a usable runtime name: 1-63 characters, letters, digits, "
+                           "'.', '_' or '-', starting with a letter or digit (Kubernetes RuntimeClass handlers need "
+                           "lower-case letters, digits and '-' only)")
+    if name in RESERVED_RUNTIME_NAMES:
+        raise RequestError(f"runtime_name {name!r} is a built-in or low-level runtime of the engines; the NVIDIA entry "
+                           "would replace it (pick another name, e.g. nvidia)")
+    path = req.runtime_path
+    if path is not None:
+        if not path or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in path):
+            raise RequestError(f"runtime_path {path!r} must be a non-empty path without spaces or control characters")
+        if req.runtime == "docker":
+            if not os.path.isabs(path) and "/" in path:
+                raise RequestError(f"runtime_path {path!r} must be absolute, or a bare command name that dockerd "
+                                   "looks up on its PATH")
+        elif not os.path.isabs(path):
+            raise RequestError(f"runtime_path {path!r} must be absolute ({req.runtime} does not search PATH for it)")
+    try:
+        cf.require_absolute(req.config_path, "config_path")
+        if req.runtime != "docker":
+            cf.require_absolute(req.drop_in_path, "drop_in_path")
+    except cf.ConfigFileError as exc:
+        raise RequestError(str(exc)) from exc
+    if req.runtime == "containerd" and req.config_version == 3 and req.containerd_version \
+            and req.containerd_version[0] < 2:
+        raise RequestError("config_version 3 needs containerd 2.0 or later; containerd {}.{} reads versions 1 and 2 "
+                           "only".format(*req.containerd_version))
+
+
 def parse_containerd_version(output: str) -> tuple[int, int] | None:
     """`containerd --version` -> (major, minor), e.g. 'containerd github.com/containerd/containerd 1.6.20~ds1 ...'."""
     match = _VERSION_RE.search(output or "")
@@ -114,6 +159,7 @@ def parse_containerd_version(output: str) -> tuple[int, int] | None:
 
 
 def plan_configure(req: Request, files: Files | None = None) -> Plan:
+    check_request(req)
     files = files or Files()
     if req.runtime == "docker":
         return _plan_docker(req, files)
@@ -170,9 +216,9 @@ def _plan_docker(req: Request, files: Files) -> Plan:
     if before is None and req.state == "absent":
         plan.add(path, None, None)
         return plan
-    data = {} if before is None else cf.load_json_object(path, before)
+    data = {} if before is None else cf.load_json_object(path, before, plan.warnings)
     new = docker_transform(data, req, path)
-    after = before if before is not None and new == data else cf.dump_json(new)
+    after = before if before is not None and cf.same(new, data) else cf.dump_json(new)
     plan.add(path, before, after)
     return plan
 
@@ -209,12 +255,21 @@ def read_state(text: str | None) -> dict[str, Any]:
 def containerd_config_version(req: Request, doc_plain: dict[str, Any], path: str) -> int:
     """Explicit option, else the file's `version`, else 1 for a non-empty file (containerd's rule),
     else the installed containerd (1.x -> 2, 2.x -> 3), else 2."""
+    if "version" in doc_plain:
+        file_version = doc_plain["version"]
+        if not isinstance(file_version, int) or isinstance(file_version, bool):
+            raise cf.ConfigFileError(path, f"version must be an integer, not {file_version!r}")
+    else:
+        file_version = 1 if doc_plain else None  # containerd reads a non-empty file without one as version 1
+    if req.config_version is not None and file_version is not None and req.config_version != file_version:
+        stated = f"version = {file_version}" if "version" in doc_plain else "no version (version 1)"
+        raise cf.ConfigFileError(path, f"config_version {req.config_version} contradicts the file, which has {stated}: "
+                                       "the runtime would be written where containerd does not read it (omit "
+                                       "config_version, or migrate the file with 'containerd config migrate')")
     if req.config_version is not None:
         version = req.config_version
     elif "version" in doc_plain:
         version = doc_plain["version"]
-        if not isinstance(version, int) or isinstance(version, bool):
-            raise cf.ConfigFileError(path, f"version must be an integer, not {version!r}")
     elif doc_plain:
         version = 1
     elif req.containerd_version is not None:
@@ -226,16 +281,25 @@ def containerd_config_version(req: Request, doc_plain: dict[str, Any], path: str
     return version
 
 
-def containerd_runtime_entry(cri_plain: dict[str, Any], req: Request, version: int) -> dict[str, Any]:
-    containerd = cri_plain.get("containerd") if isinstance(cri_plain.get("containerd"), dict) else {}
-    entry = low_level_runtime(containerd.get("runtimes"), containerd.get("default_runtime_name"))
+def containerd_runtime_entry(cri_plain: dict[str, Any], req: Request, version: int,
+                             path: str = "config.toml") -> dict[str, Any]:
+    containerd = cri_plain.get("containerd", {})
+    if not isinstance(containerd, dict):
+        raise cf.ConfigFileError(path, f"the CRI plugin's containerd must be a table, not {containerd!r}")
+    runtimes = containerd.get("runtimes", {})
+    if not isinstance(runtimes, dict):
+        raise cf.ConfigFileError(path, f"the CRI plugin's containerd.runtimes must be a table, not {runtimes!r}")
+    entry = low_level_runtime(runtimes, containerd.get("default_runtime_name"))
     if entry is None:
         entry = dict(CONTAINERD_RUNTIME_DEFAULTS)
     elif not entry.get("runtime_type"):
         # Upstream copies such a runc table as it is; without a runtime_type the CRI plugin ignores the
         # copy's options, BinaryName included, and the "nvidia" runtime would silently run plain runc.
         entry["runtime_type"] = CONTAINERD_RUNTIME_DEFAULTS["runtime_type"]
-    options = entry.get("options") if isinstance(entry.get("options"), dict) else {}
+    options = entry.get("options", {})
+    if not isinstance(options, dict):
+        raise cf.ConfigFileError(path, f"the options of the runtime copied for {req.runtime_name} must be a table, "
+                                       f"not {options!r}")
     options["BinaryName"] = req.path
     if version == 1:
         options["Runtime"] = req.path  # upstream's v1 writer sets both (legacy runtime type)
@@ -275,8 +339,9 @@ def _imports_cover(imports: list[Any], config_path: str, drop_in: str) -> bool:
 def _containerd_header(req: Request, state: dict[str, Any]) -> str:
     return (
         "# Managed by homelab.nvidia_gpu.nvidia_ctk: the NVIDIA runtime for containerd.\n"
-        f"# The CRI plugin section is a copy of the one in {req.config}: containerd < 2.1 replaces an\n"
-        "# imported plugin section whole. Edit config.toml, then run the module again to refresh it.\n"
+        f"# The CRI plugin section is a copy of the one in {req.config} (and of imported files read before\n"
+        "# this one): containerd < 2.1 replaces an imported plugin section whole. Edit those files, then\n"
+        "# run the module again to refresh it.\n"
         f"{STATE_MARK}{json.dumps(state, sort_keys=True)}\n"
     )
 
@@ -296,15 +361,15 @@ def _plan_containerd(req: Request, files: Files) -> Plan:
             return plan
         _containerd_in_place(doc, plain, req, version, plan)
         after = cf.dump_toml(doc)
-        plan.add(config_path, before, before if before is not None and cf.to_plain(doc) == plain else after)
+        plan.add(config_path, before, before if before is not None and cf.same(cf.to_plain(doc), plain) else after)
         return plan
 
     drop_in = req.drop_in
     drop_in_before = files.read(drop_in)
     state = read_state(drop_in_before)
     imports = plain.get("imports", [])
-    if not isinstance(imports, list):
-        raise cf.ConfigFileError(config_path, "imports must be an array of paths")
+    if not isinstance(imports, list) or not all(isinstance(entry, str) for entry in imports):
+        raise cf.ConfigFileError(config_path, f"imports must be an array of paths, not {imports!r}")
 
     if req.state == "absent":
         plan.add(drop_in, drop_in_before, None)
@@ -319,27 +384,17 @@ def _plan_containerd(req: Request, files: Files) -> Plan:
         leftover = set(cf.to_plain(doc)) - {"version"}
         if state.get("config_created") and not leftover and drop_in_before is not None:
             after = None
-        elif cf.to_plain(doc) == plain:
+        elif cf.same(cf.to_plain(doc), plain):
             after = before
         plan.add(config_path, before, after)
         return plan
 
-    # present: the drop-in is a full copy of config.toml's CRI section plus our runtime.
-    source_cri = copy.deepcopy(cf.get_path(plain, ["plugins", cri]) or {})
-    if not isinstance(source_cri, dict):
-        raise cf.ConfigFileError(config_path, f'plugins."{cri}" must be a table')
-    containerd = source_cri.setdefault("containerd", {})
-    runtimes = containerd.setdefault("runtimes", {})
-    runtimes[req.runtime_name] = containerd_runtime_entry(cf.get_path(plain, ["plugins", cri]) or {}, req, version)
-    if req.set_as_default:
-        containerd["default_runtime_name"] = req.runtime_name
-    elif req.set_as_default is False and containerd.get("default_runtime_name") == req.runtime_name:
-        del containerd["default_runtime_name"]
-    if _cdi_supported(req, plan):
-        source_cri["enable_cdi"] = True
-
+    # present: the drop-in is a full copy of config.toml's CRI section (and of the imported files that
+    # containerd reads before it) plus our runtime.
+    source_cri = copy.deepcopy(cri_section(plain, cri, config_path))
     new_state = {"config_created": bool(state.get("config_created")) or before is None,
                  "import_added": state.get("import_added")}
+    patterns = list(imports)
     if not _imports_cover(imports, config_path, drop_in):
         pattern = import_pattern(config_path, drop_in)
         if not plain:
@@ -349,14 +404,98 @@ def _plan_containerd(req: Request, files: Files) -> Plan:
         else:
             doc["imports"] = [pattern]
         new_state["import_added"] = pattern
+        patterns.append(pattern)
+    earlier, later = imported_cri_sections(patterns, config_path, drop_in, cri, files, plan)
+    for name, section in earlier:
+        source_cri = cf.deep_merge(source_cri, section)
+        plan.warnings.append(
+            f"{name} holds a CRI plugin section ({cri}) and is imported before {drop_in}; containerd before 2.1 "
+            "would let the drop-in replace it whole, so its settings were merged into the drop-in's copy (run "
+            "this module again after editing it)")
+    for name in later:
+        plan.warnings.append(
+            f"{name} holds a CRI plugin section ({cri}) and is imported after {drop_in}: containerd before 2.1 "
+            f"uses that file's section whole, and the {req.runtime_name} runtime is not registered there. Rename "
+            "it to sort before the drop-in, or move its settings into config.toml")
+    containerd = _table(source_cri, "containerd", f'plugins."{cri}"', config_path)
+    runtimes = _table(containerd, "runtimes", f'plugins."{cri}".containerd', config_path)
+    runtimes[req.runtime_name] = containerd_runtime_entry(source_cri, req, version, config_path)
+    if req.set_as_default:
+        containerd["default_runtime_name"] = req.runtime_name
+    elif req.set_as_default is False and containerd.get("default_runtime_name") == req.runtime_name:
+        del containerd["default_runtime_name"]
+    if _cdi_supported(req, plan):
+        source_cri["enable_cdi"] = True
+
     drop_doc = cf.tomlkit.document()
     drop_doc["version"] = version
     drop_doc["plugins"] = cf.build_table({cri: source_cri}, super_table=True)
     drop_in_after = _containerd_header(req, new_state) + "\n" + cf.dump_toml(drop_doc)
-    config_after = before if before is not None and cf.to_plain(doc) == plain else cf.dump_toml(doc)
-    plan.add(config_path, before, config_after)
+    config_after = before if before is not None and cf.same(cf.to_plain(doc), plain) else cf.dump_toml(doc)
+    # The drop-in first: alone it is either not imported yet or already imported (then config.toml needs
+    # no change), so a failure before config.toml is written leaves containerd as it was or as planned.
     plan.add(drop_in, drop_in_before, drop_in_after)
+    plan.add(config_path, before, config_after)
     return plan
+
+
+def _table(data: dict[str, Any], key: str, where: str, path: str) -> dict[str, Any]:
+    """data[key] as a table (created when missing); anything else there is an error naming the key."""
+    value = data.setdefault(key, {})
+    if not isinstance(value, dict):
+        raise cf.ConfigFileError(path, f"{where}.{key} must be a table, not {type(value).__name__} {value!r}")
+    return value
+
+
+def cri_section(plain: dict[str, Any], cri: str, path: str) -> dict[str, Any]:
+    """config.toml's CRI plugin section ({} when absent); a non-table on the way is an error."""
+    plugins = plain.get("plugins", {})
+    if not isinstance(plugins, dict):
+        raise cf.ConfigFileError(path, f"plugins must be a table, not {type(plugins).__name__} {plugins!r}")
+    section = plugins.get(cri, {})
+    if not isinstance(section, dict):
+        raise cf.ConfigFileError(path, f'plugins."{cri}" must be a table, not {type(section).__name__}')
+    return section
+
+
+def import_order(patterns: list[str], config_path: str, drop_in: str, glob_fn: Callable[[str], list[str]]) -> list[str]:
+    """The files containerd imports, in its order (each pattern in turn, its matches sorted), with the
+    drop-in where it will be once written."""
+    base = os.path.dirname(config_path)
+    order: list[str] = []
+    for pattern in patterns:
+        full = os.path.join(base, pattern)
+        matches = set(glob_fn(full))
+        if path_match(drop_in, full):
+            matches.add(drop_in)
+        for name in sorted(matches):
+            if os.path.abspath(name) != os.path.abspath(config_path) and name not in order:
+                order.append(name)
+    return order
+
+
+def imported_cri_sections(patterns: list[str], config_path: str, drop_in: str, cri: str, files: Files,
+                          plan: Plan) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """Other imported files holding a CRI section: (those read before the drop-in, with their section),
+    and the names of those read after it."""
+    earlier: list[tuple[str, dict[str, Any]]] = []
+    later: list[str] = []
+    seen_drop_in = False
+    for name in import_order(patterns, config_path, drop_in, files.glob):
+        if name == drop_in:
+            seen_drop_in = True
+            continue
+        try:
+            section = cf.get_path(cf.to_plain(cf.load_toml(name, files.read(name))), ["plugins", cri])
+        except cf.ConfigFileError as exc:
+            plan.warnings.append(f"{exc}; containerd will not start with it (it was not merged into the drop-in)")
+            continue
+        if isinstance(section, dict):
+            if seen_drop_in:
+                later.append(name)
+            else:
+                earlier.append((name, section))
+    return earlier, later
 
 
 def _containerd_in_place(doc: Any, plain: dict[str, Any], req: Request, version: int, plan: Plan) -> None:
@@ -372,7 +511,7 @@ def _containerd_in_place(doc: Any, plain: dict[str, Any], req: Request, version:
         return
     if not plain and version != 1:
         doc["version"] = version
-    entry = containerd_runtime_entry(cf.get_path(plain, ["plugins", cri]) or {}, req, version)
+    entry = containerd_runtime_entry(cri_section(plain, cri, path), req, version, path)
     runtimes = cf.ensure_tables(doc, keys[:4], path)
     cf.set_if_different(runtimes, req.runtime_name, entry)
     containerd = cf.ensure_tables(doc, keys[:3], path)
@@ -419,7 +558,7 @@ def _plan_crio(req: Request, files: Files) -> Plan:
                 cf.set_if_different(runtime, "default_runtime", req.runtime_name)
             elif req.set_as_default is False and cf.to_plain(runtime).get("default_runtime") == req.runtime_name:
                 del runtime["default_runtime"]
-        unchanged = before is not None and cf.to_plain(doc) == plain
+        unchanged = before is not None and cf.same(cf.to_plain(doc), plain)
         plan.add(config_path, before, before if unchanged else cf.dump_toml(doc))
         return plan
 

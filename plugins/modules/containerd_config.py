@@ -16,7 +16,15 @@ description:
   - Edits with tomlkit, so comments, key order and unrelated tables survive, and the file is written only
     when its content changes.
   - With O(create_default=true) a missing file starts as the output of C(containerd config default).
-  - Invalid TOML fails with the file, line, column and reason; nothing is written then.
+  - Invalid TOML fails with the file, line, column and reason; nothing is written then. So do a key
+    that would have to go through a value that is not a table, a null value with O(state=present) and
+    nesting deeper than 64 levels.
+  - Values are compared with their types - V(1) is not V(true) and V(3.0) is not V(3) (containerd decodes
+    into typed fields), so a wrong type is a change.
+  - A table written inline (C(key = { ... })) is edited inline.
+  - A symlinked O(path) is followed - the target is written, the link stays; a dangling link, a link loop,
+    a directory, FIFO or device is refused before it is opened. An exclusive lock on C(.config.toml.lock)
+    beside the file is held from read to write, so concurrent runs lose no update.
   - Writes through a temporary file in the same directory and an atomic rename that keeps the file's
     mode and owner.
   - Order with M(homelab.nvidia_gpu.nvidia_ctk) - its drop-in holds a copy of config.toml's CRI plugin
@@ -33,7 +41,7 @@ requirements:
 options:
   path:
     description:
-      - The config.toml to edit.
+      - The config.toml to edit, an absolute path.
     type: path
     default: /etc/containerd/config.toml
   settings:
@@ -53,7 +61,8 @@ options:
   create_default:
     description:
       - When O(path) does not exist, start from C(containerd config default) (needs the containerd
-        binary) before applying O(settings). Without it a missing file is created holding only O(settings);
+        binary; it gets 60 seconds) before applying O(settings). Without it a missing file is created
+        holding only O(settings);
         then include C(version) in them, containerd reads a file without one as version 1.
     type: bool
     default: false
@@ -117,8 +126,8 @@ shadowed_by:
   elements: str
   sample: [/etc/containerd/conf.d/99-nvidia.toml]
 error:
-  description: Where the file could not be parsed (C(path), C(line), C(column), C(reason)).
-  returned: on a parse failure
+  description: Where the file could not be parsed or written (C(path), C(line), C(column), C(reason)).
+  returned: on failure
   type: dict
 """
 
@@ -126,6 +135,7 @@ import glob
 import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _commands
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _config_files as cf
 
 
@@ -133,6 +143,7 @@ def edit(path: str, before: str | None, start: str | None, settings: dict, state
     """The change to config.toml (pure). `start` is the text to begin from when the file is missing."""
     if before is None and start is None and state == "absent":
         return cf.FileChange(path, None, None)
+    cf.check_settings(path, settings, state)
     base = before if before is not None else start
     doc = cf.load_toml(path if before is not None else "containerd config default", base)
     original = cf.to_plain(doc)
@@ -146,7 +157,7 @@ def edit(path: str, before: str | None, start: str | None, settings: dict, state
             cf.set_deep(container, keys[-1], value)
         else:
             cf.remove_and_prune(doc, keys)
-    if before is not None and cf.to_plain(doc) == original:
+    if before is not None and cf.same(cf.to_plain(doc), original):
         return cf.FileChange(path, before, before)
     return cf.FileChange(path, before, cf.dump_toml(doc))
 
@@ -207,30 +218,37 @@ def main() -> None:
     params = module.params
     path = params["path"]
     try:
-        before = cf.read_text(path)
-    except cf.ConfigFileError as exc:
-        module.fail_json(msg=str(exc), error=exc.as_dict(), changed=False)
-    start = None
-    if before is None and params["create_default"]:
-        binary = params["containerd_path"] or module.get_bin_path("containerd")
-        if not binary or not os.access(binary, os.X_OK):
-            module.fail_json(msg=f"create_default needs containerd ({params['containerd_path'] or 'not on PATH'}); "
-                                 "install containerd first.")
-        rc, start, err = module.run_command([binary, "config", "default"], environ_update={"LC_ALL": "C"})
-        if rc != 0:
-            module.fail_json(msg=f"containerd config default failed (rc {rc}): {err.strip()}", rc=rc, stderr=err)
-    try:
-        change = edit(path, before, start, params["settings"], params["state"])
-    except cf.ConfigFileError as exc:
-        module.fail_json(msg=str(exc), error=exc.as_dict(), changed=False)
-    shadowed = shadowing_imports(path, change.after, changed_plugin_sections(params["settings"])) \
-        if change.changed else []
+        cf.require_absolute(path, "path")
+        with cf.file_lock([path], module.check_mode):
+            before = cf.read_text(path)
+            start = None
+            if before is None and params["create_default"]:
+                start = default_config(module, params["containerd_path"])
+            change = edit(path, before, start, params["settings"], params["state"])
+            shadowed = shadowing_imports(path, change.after, changed_plugin_sections(params["settings"])) \
+                if change.changed else []
+            result = cf.apply_changes(module, [change], params["backup"])
+    except (cf.ConfigFileError, cf.WriteFailed) as exc:
+        cf.fail_module(module, exc)
     for name in shadowed:
         module.warn(f"{name} holds its own copy of a plugin section changed here; containerd before 2.1 uses that "
                     "copy. If it is the nvidia_ctk drop-in, run homelab.nvidia_gpu.nvidia_ctk again to refresh it.")
-    result = cf.apply_changes(module, [change], params["backup"])
     module.exit_json(restart_required=result["changed"], shadowed_by=shadowed, **result)
 
+
+def default_config(module: AnsibleModule, containerd_path: str | None) -> str:
+    """`containerd config default`, with a time limit."""
+    binary = containerd_path or module.get_bin_path("containerd")
+    if not binary or not os.access(binary, os.X_OK):
+        module.fail_json(msg=f"create_default needs containerd ({containerd_path or 'not on PATH'}); "
+                             "install containerd first.")
+    try:
+        rc, out, err = _commands.run([binary, "config", "default"])
+    except (_commands.CommandTimeout, _commands.CommandNotRunnable) as exc:
+        module.fail_json(msg=f"create_default: {exc}")
+    if rc != 0:
+        module.fail_json(msg=f"containerd config default failed (rc {rc}): {err.strip()}", rc=rc, stderr=err)
+    return out
 
 if __name__ == "__main__":
     main()

@@ -17,7 +17,16 @@ description:
   - The file is rewritten (4-space indent, sorted keys, as C(nvidia-ctk) writes it) only when its
     content changes; a file whose content already matches keeps its bytes and its layout.
   - Invalid JSON, an empty file (dockerd refuses one) or a top level that is not an object fails with
-    the file, line, column and reason; nothing is written then.
+    the file, line, column and reason; nothing is written then. So do what dockerd refuses although
+    Python reads it - V(NaN), V(Infinity), numbers beyond a 64-bit float (V(1e400)), lone surrogate
+    escapes, nesting deeper than 64 levels. Duplicate keys are read as dockerd reads them (the last
+    one wins) with a warning that names them.
+  - Values are compared with their types - V(1) is not V(true) and V(3.0) is not V(3); dockerd decodes
+    daemon.json into typed fields, so a wrong type is a change.
+  - A symlinked O(path) is followed - the link's target is written and the link stays. A dangling link,
+    a link loop, a directory, FIFO or device is refused before it is opened.
+  - An exclusive lock on C(.daemon.json.lock) beside the file is held from read to write, so that
+    concurrent runs (this module, M(homelab.nvidia_gpu.nvidia_ctk)) lose no update.
   - Writes through a temporary file in the same directory and an atomic rename that keeps the file's
     mode and owner.
 author:
@@ -28,12 +37,13 @@ extends_documentation_fragment:
 options:
   path:
     description:
-      - The daemon.json to edit. A missing file is created with O(state=present).
+      - The daemon.json to edit, an absolute path. A missing file is created with O(state=present).
     type: path
     default: /etc/docker/daemon.json
   settings:
     description:
-      - With O(state=present), the keys and values to merge in.
+      - With O(state=present), the keys and values to merge in. A null value is refused (daemon.json
+        has no use for one; remove the key with O(state=absent)).
       - With O(state=absent), the keys to remove. A non-empty object names keys inside that key (an
         object this leaves empty is removed too); any other value is ignored, only the name counts.
     type: dict
@@ -101,8 +111,8 @@ config:
   type: dict
   sample: {log-driver: json-file, runtimes: {nvidia: {args: [], path: nvidia-container-runtime}}}
 error:
-  description: Where the file could not be parsed (C(path), C(line), C(column), C(reason)).
-  returned: on a parse failure
+  description: Where the file could not be parsed or written (C(path), C(line), C(column), C(reason)).
+  returned: on failure
   type: dict
 """
 
@@ -110,13 +120,15 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _config_files as cf
 
 
-def plan(path: str, before: str | None, settings: dict, state: str) -> tuple[cf.FileChange, dict]:
-    """The change to daemon.json (pure); raises ConfigFileError on a file that cannot be parsed."""
+def plan(path: str, before: str | None, settings: dict, state: str,
+         warnings: list[str] | None = None) -> tuple[cf.FileChange, dict]:
+    """The change to daemon.json (pure); raises ConfigFileError on a file or settings that cannot be used."""
+    cf.check_settings(path, settings, state)
     if before is None and state == "absent":
         return cf.FileChange(path, None, None), {}
-    data = {} if before is None else cf.load_json_object(path, before)
+    data = {} if before is None else cf.load_json_object(path, before, warnings)
     new = cf.deep_merge(data, settings) if state == "present" else cf.deep_remove(data, settings)
-    after = before if before is not None and new == data else cf.dump_json(new)
+    after = before if before is not None and cf.same(new, data) else cf.dump_json(new)
     return cf.FileChange(path, before, after), new
 
 
@@ -131,11 +143,17 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
+    path = params["path"]
+    warnings: list[str] = []
     try:
-        change, config = plan(params["path"], cf.read_text(params["path"]), params["settings"], params["state"])
-    except cf.ConfigFileError as exc:
-        module.fail_json(msg=str(exc), error=exc.as_dict(), changed=False)
-    result = cf.apply_changes(module, [change], params["backup"])
+        cf.require_absolute(path, "path")
+        with cf.file_lock([path], module.check_mode):
+            change, config = plan(path, cf.read_text(path), params["settings"], params["state"], warnings)
+            result = cf.apply_changes(module, [change], params["backup"])
+    except (cf.ConfigFileError, cf.WriteFailed) as exc:
+        cf.fail_module(module, exc)
+    for warning in warnings:
+        module.warn(warning)
     module.exit_json(restart_required=result["changed"], config=config, **result)
 
 

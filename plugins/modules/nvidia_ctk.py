@@ -45,7 +45,26 @@ description:
     runtime table, the default runtime when it names this runtime, C(enable_cdi) with O(cdi=true), and the
     tables this leaves empty.
   - Invalid JSON or TOML, an empty C(daemon.json) or a wrong type fails with the file, line, column and
-    reason, and nothing is written (upstream also refuses these, exit status 1).
+    reason, and nothing is written (upstream also refuses these, exit status 1). So do JSON that dockerd
+    refuses although Python reads it (V(NaN), V(Infinity), V(1e400), lone surrogates, absurd nesting), a
+    C(containerd) or C(runtimes) key that is not a table, and a O(config_version) that contradicts the
+    file's C(version) (or, for V(3), the installed containerd 1.x) - the runtime would land where containerd
+    does not read it.
+  - O(runtime_name) must be 1-63 letters, digits, C(.), C(_) or C(-) and not a built-in or low-level
+    runtime (C(runc), C(crun), C(io.containerd.runc.v2), ...); O(runtime_path) must be absolute (for
+    docker, a bare command name looked up on E(PATH) is allowed too); O(config_path), O(drop_in_path)
+    and O(cdi_output) must be absolute.
+  - Values are compared with their types (V(1) is not V(true)), so a wrong type is a change.
+  - With a drop-in, the drop-in is written before config.toml imports it, so a failure between the two
+    writes leaves nothing half-active; the error says which file was written.
+  - Another imported file with a CRI plugin section that containerd reads before the drop-in is merged
+    into the drop-in's copy (containerd before 2.1 would let the drop-in replace it whole), with a warning
+    that names it; one read after the drop-in is named in a warning (it would hide the NVIDIA runtime).
+  - Symlinked config files are followed (the target is written, the link stays); dangling links, loops,
+    directories, FIFOs and devices are refused before they are opened. An exclusive lock on
+    C(.<config name>.lock) beside the engine's config is held from read to write, so that concurrent runs
+    (this module, M(homelab.nvidia_gpu.docker_daemon_config), M(homelab.nvidia_gpu.containerd_config))
+    lose no update.
   - With O(command=cdi_generate), runs the real C(nvidia-ctk cdi generate) into a temporary file and
     replaces O(cdi_output) only when the content differs. That needs the NVIDIA driver and a GPU; without
     them, or without C(nvidia-ctk), the module fails and says which is missing.
@@ -140,6 +159,12 @@ options:
     description:
       - Path of C(nvidia-ctk) for O(command=cdi_generate). Default - C(nvidia-ctk) on E(PATH).
     type: path
+  command_timeout:
+    description:
+      - Seconds C(nvidia-ctk cdi generate) may run before it is killed and the module fails (a GPU that
+        stopped answering can hang the driver's queries). C(containerd --version) gets 30 seconds.
+    type: int
+    default: 120
 notes:
   - The module restarts nothing; notify a handler on RV(restart_required).
   - Without O(set_as_default) and with O(cdi=false), a later run neither removes a default nor a CDI
@@ -189,7 +214,7 @@ files:
   returned: always
   type: list
   elements: str
-  sample: [/etc/containerd/config.toml, /etc/containerd/conf.d/99-nvidia.toml]
+  sample: [/etc/containerd/conf.d/99-nvidia.toml, /etc/containerd/config.toml]
 backup_files:
   description: Backup copies made (O(backup=true)).
   returned: always
@@ -228,6 +253,7 @@ import shutil
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _commands
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _config_files as cf
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _nvidia_ctk as ctk
 
@@ -236,7 +262,11 @@ def containerd_version(module: AnsibleModule) -> tuple[int, int] | None:
     binary = module.get_bin_path("containerd")
     if not binary:
         return None
-    rc, out, _err = module.run_command([binary, "--version"], environ_update={"LC_ALL": "C"})
+    try:
+        rc, out, _err = _commands.run([binary, "--version"], timeout=30)
+    except (_commands.CommandTimeout, _commands.CommandNotRunnable) as exc:
+        module.warn(f"containerd version unknown: {exc}")
+        return None
     return ctk.parse_containerd_version(out) if rc == 0 else None
 
 
@@ -256,12 +286,17 @@ def configure(module: AnsibleModule) -> dict:
         containerd_version=containerd_version(module) if runtime == "containerd" else None,
     )
     try:
-        plan = ctk.plan_configure(req)
-    except cf.ConfigFileError as exc:
-        module.fail_json(msg=str(exc), error=exc.as_dict(), changed=False)
+        ctk.check_request(req)
+        # One lock for the engine's config: the drop-in is only ever written together with it.
+        with cf.file_lock([req.config], module.check_mode):
+            plan = ctk.plan_configure(req)
+            result = cf.apply_changes(module, plan.changes, params["backup"])
+    except ctk.RequestError as exc:
+        module.fail_json(msg=str(exc), changed=False, files=[])
+    except (cf.ConfigFileError, cf.WriteFailed) as exc:
+        cf.fail_module(module, exc)
     for warning in plan.warnings:
         module.warn(warning)
-    result = cf.apply_changes(module, plan.changes, params["backup"])
     result.update(restart_required=result["changed"], mode=plan.mode)
     if runtime == "containerd":
         result["config_version"] = plan.config_version
@@ -275,11 +310,19 @@ def cdi_generate(module: AnsibleModule) -> dict:
         module.fail_json(msg=f"nvidia-ctk not found ({params['nvidia_ctk_path'] or 'not on PATH'}): install "
                              "nvidia-container-toolkit-base (role homelab.nvidia_gpu.nvidia_container_toolkit).")
     output = params["cdi_output"]
+    try:
+        cf.require_absolute(output, "cdi_output")
+    except cf.ConfigFileError as exc:
+        module.fail_json(msg=str(exc), changed=False)
     workdir = tempfile.mkdtemp(prefix="nvidia_ctk_cdi.")
     try:
         generated = os.path.join(workdir, os.path.basename(output) or "nvidia.yaml")
-        rc, out, err = module.run_command([binary, "cdi", "generate", f"--output={generated}"],
-                                          environ_update={"LC_ALL": "C"})
+        try:
+            rc, out, err = _commands.run([binary, "cdi", "generate", f"--output={generated}"],
+                                         timeout=params["command_timeout"])
+        except (_commands.CommandTimeout, _commands.CommandNotRunnable) as exc:
+            module.fail_json(msg=f"nvidia-ctk cdi generate: {exc} (a GPU that stopped answering can hang the "
+                                 "driver's queries; check nvidia-smi)")
         if rc != 0 or not os.path.isfile(generated):
             detail = (err or out or "").strip()
             module.fail_json(
@@ -293,7 +336,10 @@ def cdi_generate(module: AnsibleModule) -> dict:
             module.fail_json(msg=str(exc))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    result = cf.apply_changes(module, [cf.FileChange(output, before, after)], params["backup"])
+    try:
+        result = cf.apply_changes(module, [cf.FileChange(output, before, after)], params["backup"])
+    except cf.WriteFailed as exc:
+        cf.fail_module(module, exc)
     result["restart_required"] = False
     return result
 
@@ -314,6 +360,7 @@ def main() -> None:
             "backup": {"type": "bool", "default": False},
             "cdi_output": {"type": "path", "default": "/etc/cdi/nvidia.yaml"},
             "nvidia_ctk_path": {"type": "path"},
+            "command_timeout": {"type": "int", "default": 120},
         },
         required_if=[("command", "configure", ["runtime"])],
         supports_check_mode=True,

@@ -82,12 +82,14 @@ def run_case(run_module, case: str, root: Path, extra: dict | None = None, copy:
 
 
 def tree(root: Path, prefix: str = "") -> dict[str, str]:
-    """Every file under etc/{docker,containerd,crio}, with `prefix` (the tmp root) taken out of its text."""
+    """Every file under etc/{docker,containerd,crio}, with `prefix` (the tmp root) taken out of its text.
+    The module's empty lock files (`.<config>.lock`, upstream has none) are left out."""
     files = {}
     for engine in ENGINE_DIRS:
         base = root / "etc" / engine
         for path in sorted(base.rglob("*")) if base.is_dir() else []:
-            if path.is_file():
+            if path.is_file() and not (path.name.startswith(".") and path.name.endswith(".lock")
+                                       and path.stat().st_size == 0):
                 text = path.read_text()
                 files[str(path.relative_to(root))] = text.replace(prefix, "") if prefix else text
     return files

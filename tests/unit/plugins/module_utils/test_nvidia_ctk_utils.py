@@ -165,7 +165,8 @@ def test_containerd_version_sources():
     assert ctk.containerd_config_version(ctk.Request("containerd", containerd_version=(1, 7)), {}, CFG) == 2
     assert ctk.containerd_config_version(req, {"root": "/x"}, CFG) == 1
     assert ctk.containerd_config_version(req, {"version": 3}, CFG) == 3
-    assert ctk.containerd_config_version(ctk.Request("containerd", config_version=3), {"version": 2}, CFG) == 3
+    with pytest.raises(cf.ConfigFileError, match="config_version 3 contradicts the file, which has version = 2"):
+        ctk.containerd_config_version(ctk.Request("containerd", config_version=3), {"version": 2}, CFG)
     with pytest.raises(cf.ConfigFileError, match="unsupported containerd config version 7"):
         ctk.containerd_config_version(req, {"version": 7}, CFG)
 

@@ -41,7 +41,7 @@ def test_set_keeps_comments_idempotent_diff(run_module, config):
     assert result["diff"][0]["before"] == CONFIG and result["diff"][0]["after"] == text
     failed, result = run_module(containerd_config, args)
     assert not result["changed"] and config.read_text() == text
-    assert os.listdir(config.parent) == ["config.toml"]
+    assert sorted(os.listdir(config.parent)) == [".config.toml.lock", "config.toml"]  # no temp file left
 
 
 def test_unset_and_prune(run_module, config):

@@ -26,7 +26,7 @@ def test_merge_keeps_nvidia_runtime_and_is_idempotent(run_module, tmp_path):
     data = path.read_bytes()
     failed, result = run_module(docker_daemon_config, args)
     assert not failed and not result["changed"] and path.read_bytes() == data
-    assert os.listdir(tmp_path) == ["daemon.json"]
+    assert sorted(os.listdir(tmp_path)) == [".daemon.json.lock", "daemon.json"]  # no temp file left
 
 
 def test_unchanged_content_keeps_foreign_layout(run_module, tmp_path):
@@ -69,7 +69,7 @@ def test_invalid_json_fails_untouched(run_module, tmp_path, text, line):
     path.write_text(text)
     failed, result = run_module(docker_daemon_config, {"path": str(path), "settings": {"a": 1}})
     assert failed and result["error"]["line"] == line and str(path) in result["msg"]
-    assert path.read_text() == text and os.listdir(tmp_path) == ["daemon.json"]
+    assert path.read_text() == text and sorted(os.listdir(tmp_path)) == [".daemon.json.lock", "daemon.json"]
 
 
 keys = st.text("abcdef-", min_size=1, max_size=5)

@@ -29,13 +29,15 @@ def containerd(tmp_path):
 
 
 def snapshot(root) -> dict:
-    return {p: open(os.path.join(d, p), "rb").read() for d, _dirs, names in os.walk(root) for p in names}
+    """Every file's bytes; the module's empty lock files (.<config>.lock) are left out."""
+    return {p: open(os.path.join(d, p), "rb").read() for d, _dirs, names in os.walk(root) for p in names
+            if not (p.startswith(".") and p.endswith(".lock") and os.path.getsize(os.path.join(d, p)) == 0)}
 
 
 def test_idempotent_bytes_and_no_temp_files(run, tmp_path, containerd):
     failed, first = run(containerd)
     assert not failed and first["changed"] and first["restart_required"]
-    assert first["files"] == [containerd["config_path"], containerd["drop_in_path"]]
+    assert first["files"] == [containerd["drop_in_path"], containerd["config_path"]]  # drop-in before its import
     assert first["mode"] == "drop-in" and first["config_version"] == 2
     before = snapshot(tmp_path)
     assert sorted(before) == ["99-nvidia.toml", "config.toml"]  # no temp files left
@@ -48,7 +50,7 @@ def test_check_mode_writes_nothing_and_diff_is_right(run, tmp_path, containerd):
     before = snapshot(tmp_path)
     failed, result = run(dict(containerd, _ansible_check_mode=True, _ansible_diff=True))
     assert not failed and result["changed"] and snapshot(tmp_path) == before
-    config_diff, drop_diff = result["diff"]
+    drop_diff, config_diff = result["diff"]
     assert config_diff["before"] == before["config.toml"].decode()
     assert config_diff["after"].startswith("# ours\nversion = 2\nimports = [")
     assert drop_diff["before"] == "" and drop_diff["before_header"].endswith("(absent)")
@@ -104,9 +106,12 @@ def test_old_containerd_gets_no_enable_cdi(run, containerd):
 
 
 def test_containerd_version_is_read_from_the_binary(tmp_path):
+    binary = tmp_path / "containerd"
+    binary.write_text('#!/bin/sh\n[ "$1" = --version ] && '
+                      'echo "containerd github.com/containerd/containerd/v2 v2.1.4 abc"\n')
+    binary.chmod(0o755)
     module = mock.Mock()
-    module.get_bin_path.return_value = "/usr/bin/containerd"
-    module.run_command.return_value = (0, "containerd github.com/containerd/containerd/v2 v2.1.4 abc\n", "")
+    module.get_bin_path.return_value = str(binary)
     assert nvidia_ctk.containerd_version(module) == (2, 1)
     module.get_bin_path.return_value = None
     assert nvidia_ctk.containerd_version(module) is None
