@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup test test-slow lint unit sanity molecule lab lab-down lab-status bench clean
+.PHONY: help setup test test-slow lint unit sanity molecule readme lab lab-down lab-status build collection bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -10,7 +10,7 @@ help:  ## List the targets
 setup:  ## Venv, Docker engine, qemu binfmt, base images, signed fixture mirror (idempotent)
 	@scripts/setup.sh
 
-test: setup  ## Every gate: yamllint, ansible-lint, ruff, argspecs, build, unit, sanity, molecule
+test: setup  ## Every gate: yamllint, ansible-lint, ruff, argspecs, build, readme, unit, sanity, molecule
 	@scripts/test.sh
 
 test-slow: setup  ## Molecule scenarios marked SLOW too (real Debian nvidia-kernel-dkms build)
@@ -28,6 +28,9 @@ sanity: setup  ## Only ansible-test sanity
 molecule: setup  ## Only Molecule (MOLECULE_SCENARIOS="a b" to pick)
 	@scripts/test.sh molecule
 
+readme: setup  ## Only the README commands test (runs or syntax-checks every command line in README.md)
+	@scripts/test.sh readme
+
 lab: setup  ## Start the container lab, run playbooks/site.yml and validate.yml against it
 	@tests/lab/lab.sh up
 
@@ -40,5 +43,18 @@ lab-status:  ## Show the lab's containers
 bench: setup  ## Benchmarks (not tests): module timings and site.yml converge/no-op times
 	@for b in tests/bench/*.sh; do echo "== $$b"; $$b || exit 1; done
 
+# The tools of the active venv, else the checkout's .venv: `make build` works in the quick start's venv too.
+ANSIBLE_GALAXY ?= $(shell command -v ansible-galaxy 2>/dev/null || echo .venv/bin/ansible-galaxy)
+
+build:  ## Build the collection tarball, homelab-nvidia_gpu-<version>.tar.gz, in the checkout's root
+	@$(ANSIBLE_GALAXY) collection build --force .
+
+collection:  ## Link the checkout as homelab.nvidia_gpu into .cache/collections, where ansible.cfg looks first
+	@mkdir -p .cache/collections/ansible_collections/homelab
+	@l=.cache/collections/ansible_collections/homelab/nvidia_gpu; [ -L $$l ] || [ ! -e $$l ] || \
+	  { echo "$$l is an installed copy, not a link to the checkout: remove it first"; exit 1; }
+	@ln -sfn ../../../.. .cache/collections/ansible_collections/homelab/nvidia_gpu
+	@echo "homelab.nvidia_gpu -> $(CURDIR) (.cache/collections)"
+
 clean:  ## Remove build outputs and test logs (keeps .venv and images)
-	rm -rf .cache/build .cache/sanity .cache/test-logs tests/output
+	rm -rf .cache/build .cache/sanity .cache/test-logs tests/output homelab-nvidia_gpu-*.tar.gz

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: every quality gate, one summary line per stage, non-zero if any stage fails or
 # runs nothing. Usage: scripts/test.sh [stage ...]   (default: all stages in order)
-# Stages: yamllint ansible-lint ruff argspecs build unit sanity molecule
+# Stages: yamllint ansible-lint ruff argspecs build readme unit sanity molecule
 # MOLECULE_SCENARIOS="a b" limits the molecule stage; SLOW=1 adds scenarios marked with a SLOW file;
 # MOLECULE_JOBS=N runs N scenarios at a time (default 2; 1 for one after the other).
 set -uo pipefail
@@ -13,7 +13,7 @@ logdir=.cache/test-logs
 mkdir -p "$logdir"
 
 stages=("$@")
-[ "${#stages[@]}" -gt 0 ] || stages=(yamllint ansible-lint ruff argspecs build unit sanity molecule)
+[ "${#stages[@]}" -gt 0 ] || stages=(yamllint ansible-lint ruff argspecs build readme unit sanity molecule)
 summary=()
 passed=0
 failed=0
@@ -75,7 +75,8 @@ st_build() {
   ansible-galaxy collection build --force --output-path "$out" . || return 1
   local tarball
   tarball=$(ls "$out"/homelab-nvidia_gpu-*.tar.gz)
-  ansible-galaxy collection install --force -p "$out/collections" "$tarball" || return 1
+  # --no-deps: this stage checks the docs; the dependencies (ansible.utils) are the readme stage's, offline.
+  ansible-galaxy collection install --force --no-deps -p "$out/collections" "$tarball" || return 1
   # What users read must render from the installed tarball, not from the checkout.
   local n=0 m r
   for m in plugins/modules/*.py; do
@@ -92,6 +93,19 @@ st_build() {
   done
   [ "$n" -gt 0 ] || { echo "DETAIL: nothing to document"; return 1; }
   echo "DETAIL: $(basename "$tarball") installs; ansible-doc renders $n modules/roles"
+}
+
+# Every command line of README.md, run, dry-run or syntax-checked (tests/readme/test_readme_commands.py says which).
+st_readme() {
+  local out rc
+  out=$(pytest -q -p no:cacheprovider -s tests/readme 2>&1); rc=$?
+  echo "$out"
+  local n last
+  n=$(echo "$out" | grep -c '^README.md:[0-9]*: ')
+  last=$(echo "$out" | grep -E '[0-9]+ (passed|failed)' | tail -n1)
+  [ "$n" -gt 0 ] || { echo "DETAIL: no README command checked ($last)"; return 1; }
+  [ $rc -eq 0 ] && echo "DETAIL: $n README command lines ($(echo "$out" | grep -c ': executed') executed); $last"
+  return $rc
 }
 
 st_unit() {
