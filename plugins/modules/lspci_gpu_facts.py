@@ -130,11 +130,11 @@ notes:
   - A GPU lowers its link speed when idle, so a degraded speed at idle is not necessarily a fault;
     a degraded width is.
   - Link widths outside x1 to x32 (including C(0), a link that is down) and speeds outside 0 to 128 GT/s are
-    misreads: they are returned as null with a warning, and do not count towards C(pcie_link_degraded).
+    misreads, returned as null with a warning; they do not count towards C(pcie_link_degraded).
   - When C(lspci) exits 0 but its output cannot be read (no device record in it, or nothing on stdout and a message
     on stderr), the module warns "lspci's output could not be read" with a short excerpt and sets
     C(nvidia_gpu_host.lspci_output) to V(unreadable). C(nvidia_gpus) is then empty because nothing is known, not
-    because there is no GPU: the C(no_gpu) problem and its power-on advice are not raised, and O(require_gpu) fails
+    because there is no GPU, so the C(no_gpu) problem and its power-on advice are not raised, and O(require_gpu) fails
     with "cannot tell whether an NVIDIA GPU is present" instead.
 seealso:
   - name: NVIDIA open GPU kernel modules
