@@ -289,6 +289,10 @@ def containerd_runtime_entry(cri_plain: dict[str, Any], req: Request, version: i
     runtimes = containerd.get("runtimes", {})
     if not isinstance(runtimes, dict):
         raise cf.ConfigFileError(path, f"the CRI plugin's containerd.runtimes must be a table, not {runtimes!r}")
+    for name, value in runtimes.items():
+        if not isinstance(value, dict):
+            raise cf.ConfigFileError(path, f"the CRI plugin's containerd.runtimes.{cf.format_key(name)} must be a "
+                                           f"table, not {value!r}")
     entry = low_level_runtime(runtimes, containerd.get("default_runtime_name"))
     if entry is None:
         entry = dict(CONTAINERD_RUNTIME_DEFAULTS)
