@@ -40,7 +40,8 @@ EXAMPLES = r"""
     fail_msg: "{{ __problems | join(' ') }}"
   vars:
     __problems: >-
-      {{ nvidia_driver_runfile_url | homelab.nvidia_gpu.nvidia_driver_runfile_problems(nvidia_driver_runfile_checksum) }}
+      {{ nvidia_driver_runfile_url
+         | homelab.nvidia_gpu.nvidia_driver_runfile_problems(nvidia_driver_runfile_checksum) }}
 """
 
 RETURN = r"""

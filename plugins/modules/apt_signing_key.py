@@ -149,6 +149,7 @@ keys:
       subkeys: [{fingerprint: D3306A018370199E527AE7317EA0A9C3F273FCD8, expires: null}]
 """
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -212,16 +213,15 @@ class Gpg:
         return os.path.join(self.home, name)
 
     def listing(self, *args: str) -> list[sk.Key]:
-        rc, out, err = self.run("--with-colons", "--fixed-list-mode", *args)
-        return sk.parse_colons(out) if rc == 0 else []
+        # gpg may exit non-zero for one unreadable packet yet list the keys it read; the listing decides.
+        _rc, out, _err = self.run("--with-colons", "--fixed-list-mode", *args)
+        return sk.parse_colons(out)
 
     def close(self) -> None:
         gpgconf = shutil.which("gpgconf")
         if gpgconf:  # an agent or keyboxd started for this home would otherwise outlive it
-            try:
+            with contextlib.suppress(_commands.CommandTimeout, _commands.CommandNotRunnable):
                 _commands.run([gpgconf, "--homedir", self.home, "--kill", "all"], timeout=10)
-            except (_commands.CommandTimeout, _commands.CommandNotRunnable):
-                pass
         shutil.rmtree(self.home, ignore_errors=True)
 
 
@@ -295,7 +295,7 @@ def run_module(module: AnsibleModule) -> dict:
     try:
         with open(gpg.path("input"), "wb") as handle:
             handle.write(data)
-        rc, out, err = gpg.run("--import", gpg.path("input"))
+        _rc, _out, err = gpg.run("--import", gpg.path("input"))
         keys = gpg.listing("--list-keys")
         verdict = sk.decide(keys, pinned, now=int(time.time()))
         if not verdict.ok:
@@ -303,7 +303,7 @@ def run_module(module: AnsibleModule) -> dict:
             raise Refused(f"Refusing the {params['name']} from {where}: {verdict.reason}{detail}. {nothing}{hint}")
 
         export_args = ["--armor"] if params["armor"] else []
-        rc, out, err = gpg.run(*export_args, "--output", gpg.path("export"), "--export", *pinned)
+        rc, _out, err = gpg.run(*export_args, "--output", gpg.path("export"), "--export", *pinned)
         try:
             with open(gpg.path("export"), "rb") as handle:
                 exported = handle.read()

@@ -139,13 +139,16 @@ def test_extra_unpinned_primary_key_is_refused_and_named(run_module, tmp_path, k
 
 def test_two_pinned_keys_are_both_installed(run_module, tmp_path, keys):
     dest = tmp_path / "keyrings" / "vendor.gpg"
-    failed, result = run(run_module, tmp_path, keys["A"]["asc"] + keys["C"]["asc"], [keys["C"]["fpr"], keys["A"]["fpr"]])
+    both = keys["A"]["asc"] + keys["C"]["asc"]
+    failed, result = run(run_module, tmp_path, both, [keys["C"]["fpr"], keys["A"]["fpr"]])
     assert not failed and sorted(result["fingerprints"]) == sorted([keys["A"]["fpr"], keys["C"]["fpr"]])
     assert sorted(k.fingerprint for k in listing(dest)) == sorted([keys["A"]["fpr"], keys["C"]["fpr"]])
 
 
-@pytest.mark.parametrize("data", [b"", b"<html>404 Not Found</html>\n", os.urandom(300),
-                                  b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot base64\n-----END PGP PUBLIC KEY BLOCK-----\n"])
+BROKEN_ARMOR = b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot base64\n-----END PGP PUBLIC KEY BLOCK-----\n"
+
+
+@pytest.mark.parametrize("data", [b"", b"<html>404 Not Found</html>\n", os.urandom(300), BROKEN_ARMOR])
 def test_junk_and_empty_files_are_refused(run_module, tmp_path, keys, data):
     failed, result = run(run_module, tmp_path, data, [keys["A"]["fpr"]])
     assert failed and "no OpenPGP public key gpg accepts" in result["msg"], result
