@@ -204,7 +204,7 @@ class Galaxy:
             return js({"available_versions": {"v3": "v3/"}})
         m = re.fullmatch(r"/download/([\w.-]+)", path)
         if m:
-            for _, art in self.artefacts.values():
+            for _info, art in self.artefacts.values():
                 if art.name == m.group(1):
                     return 200, art.read_bytes(), "application/octet-stream"
             return js({"errors": [{"status": "404"}]}, 404)
@@ -277,7 +277,7 @@ def clean_env(home: Path, galaxy_url: str) -> dict[str, str]:
 def test_readme_commands(tmp_path: Path, galaxy: Galaxy) -> None:
     text = README.read_text()
     commands = fenced_commands(text)
-    inline = [c for c in inline_commands(text) if c[1] not in {cmd for _, cmd in commands}]
+    inline = [c for c in inline_commands(text) if c[1] not in {cmd for _line, cmd in commands}]
     assert len(commands) >= 5, f"too few README commands found: {commands}"
     checkout, home = tmp_path / "checkout", tmp_path / "home"
     checkout.mkdir()
@@ -288,11 +288,12 @@ def test_readme_commands(tmp_path: Path, galaxy: Galaxy) -> None:
     report = []
     for n, cmd in commands + inline:
         parts = plan(cmd)
-        report.append(f"README.md:{n}: {' && '.join(how for how, _ in parts)}: {cmd}")
+        report.append(f"README.md:{n}: {' && '.join(how for how, _text in parts)}: {cmd}")
         script.append(f"echo {shlex.quote(f'::: README.md:{n}: {cmd}')}")
-        script.append(f"{{ {' && '.join(sh for _, sh in parts)} ; }} || {{ echo '::: FAILED README.md:{n}'; exit 1; }}")
+        joined = " && ".join(sh for _how, sh in parts)
+        script.append(f"{{ {joined} ; }} || {{ echo '::: FAILED README.md:{n}'; exit 1; }}")
     print("\n" + "\n".join(report))
-    proc = subprocess.run(["bash", "-c", "\n".join(script)], cwd=checkout, env=clean_env(home, galaxy.url),
+    proc = subprocess.run(["bash", "-c", "\n".join(script)], cwd=checkout, env=clean_env(home, galaxy.url), check=False,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
     print(proc.stdout[-20000:])
     assert proc.returncode == 0, f"a README command failed:\n{proc.stdout[-6000:]}"
@@ -309,7 +310,7 @@ def test_readme_commands(tmp_path: Path, galaxy: Galaxy) -> None:
     env = clean_env(home, galaxy.url)
     proc = subprocess.run([str(venvs[0]), "localhost", "-m", "ansible.builtin.debug", "-a",
                            "msg={{ '192.0.2.10' | ansible.utils.ipaddr('192.0.2.0/24') }}"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0 and '"msg": "192.0.2.10"' in proc.stdout, proc.stdout + proc.stderr
 
 
@@ -341,7 +342,7 @@ def test_tarball_install_pulls_dependencies(tmp_path: Path, galaxy: Galaxy) -> N
                    check=True, env=env, capture_output=True, cwd=tmp_path)
     tarball = next(tmp_path.glob("homelab-nvidia_gpu-*.tar.gz"))
     dest = tmp_path / "empty"
-    proc = subprocess.run(["ansible-galaxy", "collection", "install", "-p", str(dest), str(tarball)],
+    proc = subprocess.run(["ansible-galaxy", "collection", "install", "-p", str(dest), str(tarball)], check=False,
                           env=env, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (dest / "ansible_collections/homelab/nvidia_gpu/MANIFEST.json").is_file()
