@@ -250,5 +250,6 @@ def default_config(module: AnsibleModule, containerd_path: str | None) -> str:
         module.fail_json(msg=f"containerd config default failed (rc {rc}): {err.strip()}", rc=rc, stderr=err)
     return out
 
+
 if __name__ == "__main__":
     main()

@@ -428,8 +428,8 @@ def test_symlinked_daemon_json_writes_the_target_and_keeps_the_link(run, tmp_pat
     link = tmp_path / "etc/docker/daemon.json"
     link.parent.mkdir(parents=True)
     link.symlink_to("../../srv/cfg/daemon.json")
-    args = {"path": str(link), "settings": NVIDIA} if key == "daemon" else {"runtime": "docker",
-                                                                             "config_path": str(link)}
+    args = {"path": str(link), "settings": NVIDIA} if key == "daemon" else \
+        {"runtime": "docker", "config_path": str(link)}
     failed, result = run(key, args)
     assert not failed and result["changed"]
     assert link.is_symlink() and os.readlink(link) == "../../srv/cfg/daemon.json"
@@ -494,7 +494,7 @@ NOT_REGULAR = [(_dangling, "a dangling link"), (_loop, "a symlink loop"), (_fifo
                (_fifo_behind_link, "is a FIFO (named pipe) (through the link")]
 
 
-@pytest.mark.parametrize(("make", "reason"), NOT_REGULAR, ids=[m.__name__ for m, _ in NOT_REGULAR])
+@pytest.mark.parametrize(("make", "reason"), NOT_REGULAR, ids=[case[0].__name__ for case in NOT_REGULAR])
 @pytest.mark.parametrize("case", ["daemon", "containerd", "ctk-docker", "ctk-config.toml", "ctk-drop-in"])
 def test_not_a_regular_file_is_refused_before_it_is_opened(run, tmp_path, case, make, reason):
     etc = tmp_path / "etc"
@@ -675,8 +675,8 @@ def test_unreadable_imported_file_is_named_not_fatal(run, tmp_path):
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(st.characters(blacklist_categories=("Cs",)), max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text("abc-.", min_size=1, max_size=4), inner,
-                                                                 max_size=3), max_leaves=8)
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.text("abc-.", min_size=1, max_size=4), inner, max_size=3), max_leaves=8)
 
 
 @HYPOTHESIS
