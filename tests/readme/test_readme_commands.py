@@ -348,3 +348,19 @@ def test_tarball_install_pulls_dependencies(tmp_path: Path, galaxy: Galaxy) -> N
     assert (dest / "ansible_collections/homelab/nvidia_gpu/MANIFEST.json").is_file()
     assert (dest / "ansible_collections/ansible/utils/MANIFEST.json").is_file(), proc.stdout
     assert any(r.startswith("/download/") for r in galaxy.requests), galaxy.requests
+
+
+def test_checkout_runs_its_own_collection(tmp_path: Path, galaxy: Galaxy) -> None:
+    """In a fresh checkout with nothing installed, `make collection` + the root ansible.cfg resolve
+    homelab.nvidia_gpu.* to the checkout itself (the README command line alone cannot show which copy ran)."""
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    checkout_copy(checkout)
+    env = clean_env(tmp_path / "home", galaxy.url)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # ansible-core and ansible.utils
+    script = ("make collection && ansible-playbook -i inventories/home playbooks/site.yml --syntax-check"
+              " && ansible-galaxy collection list homelab.nvidia_gpu")
+    proc = subprocess.run(["bash", "-c", script], cwd=checkout, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"# {checkout}/.cache/collections/ansible_collections" in proc.stdout, proc.stdout
