@@ -253,27 +253,36 @@ def read_state(text: str | None) -> dict[str, Any]:
 
 
 def containerd_config_version(req: Request, doc_plain: dict[str, Any], path: str) -> int:
-    """Explicit option, else the file's `version`, else 1 for a non-empty file (containerd's rule),
-    else the installed containerd (1.x -> 2, 2.x -> 3), else 2."""
+    """The config version nvidia_ctk writes for: see `config_version`."""
+    return config_version(doc_plain, req.containerd_version, req.config_version, path)
+
+
+def config_version(doc_plain: dict[str, Any], containerd_version: tuple[int, int] | None,
+                   explicit: int | None = None, path: str = "config.toml") -> int:
+    """The containerd config version of a file, the one decision every caller shares (nvidia_ctk and,
+    through containerd_facts, the container_runtime role).
+
+    The file's `version`; else 1 for a non-empty file (containerd's rule); else, for a missing or
+    empty file, what `containerd config default` of the installed containerd writes (1.x -> 2,
+    2.x -> 3; 2 when unknown). `explicit` (nvidia_ctk's config_version) must agree with the file.
+    """
     if "version" in doc_plain:
         file_version = doc_plain["version"]
         if not isinstance(file_version, int) or isinstance(file_version, bool):
             raise cf.ConfigFileError(path, f"version must be an integer, not {file_version!r}")
     else:
         file_version = 1 if doc_plain else None  # containerd reads a non-empty file without one as version 1
-    if req.config_version is not None and file_version is not None and req.config_version != file_version:
+    if explicit is not None and file_version is not None and explicit != file_version:
         stated = f"version = {file_version}" if "version" in doc_plain else "no version (version 1)"
-        raise cf.ConfigFileError(path, f"config_version {req.config_version} contradicts the file, which has {stated}: "
+        raise cf.ConfigFileError(path, f"config_version {explicit} contradicts the file, which has {stated}: "
                                        "the runtime would be written where containerd does not read it (omit "
                                        "config_version, or migrate the file with 'containerd config migrate')")
-    if req.config_version is not None:
-        version = req.config_version
-    elif "version" in doc_plain:
-        version = doc_plain["version"]
-    elif doc_plain:
-        version = 1
-    elif req.containerd_version is not None:
-        version = 3 if req.containerd_version[0] >= 2 else 2
+    if explicit is not None:
+        version = explicit
+    elif file_version is not None:
+        version = file_version
+    elif containerd_version is not None:
+        version = 3 if containerd_version[0] >= 2 else 2
     else:
         version = 2
     if version not in CRI_PLUGINS:
