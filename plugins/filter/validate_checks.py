@@ -1,0 +1,70 @@
+# Copyright (c) homelab.nvidia_gpu contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+name: validate_check_plan
+short_description: The checks validate.yml runs on one GPU node, as data
+version_added: 0.1.0
+author:
+  - homelab.nvidia_gpu maintainers (@homelab)
+description:
+  - Returns the list of checks for one node, each C({check, argv, expect, ok_detail}) to run or
+    C({check, why}) not run - with a GPU, C(nvidia-smi) on the host and in containers through Docker and
+    containerd and a CUDA sample; without one, the DKMS module per target kernel and a container run
+    through the nvidia runtime, the GPU checks listed as not run.
+  - The same plugin file has C(validate_check_results) (a plan plus the registered command results give
+    C({check, result, detail}) with result V(passed), V(FAILED) or V(not run)), C(validate_tools)
+    (C(tool=path) lines to a dict) and C(validate_ctr_image) (an image name as containerd wants it).
+options:
+  _input:
+    description: >-
+      The node - C(tools) (dict tool to path, empty when missing), C(engines) (the runtimes the toolkit
+      configured), C(gpu_present), C(kernels), C(image), C(sample), C(namespace), C(snapshotter),
+      C(runtime_path), C(container_id).
+    type: dict
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Checks of this node are planned
+  ansible.builtin.set_fact:
+    __plan: >-
+      {{ {'tools': {'docker': '/usr/bin/docker', 'ctr': '', 'containerd': ''}, 'engines': ['docker'],
+          'gpu_present': false, 'kernels': [ansible_facts.kernel], 'image': 'busybox', 'sample': '',
+          'namespace': 'validate', 'snapshotter': 'overlayfs', 'runtime_path': '/usr/bin/nvidia-container-runtime',
+          'container_id': 'validate-1'} | homelab.nvidia_gpu.validate_check_plan }}
+"""
+
+RETURN = r"""
+_value:
+  description: The checks, in the order they run and are reported.
+  type: list
+  elements: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _validate_checks as checks
+
+
+def validate_check_plan(node: dict) -> list:
+    try:
+        return checks.check_plan(
+            tools=node["tools"], engines=list(node["engines"]), gpu_present=boolean(node["gpu_present"], strict=False),
+            kernels=list(node["kernels"]), image=node["image"], sample=node["sample"], namespace=node["namespace"],
+            snapshotter=node["snapshotter"], runtime_path=node["runtime_path"], container_id=node["container_id"])
+    except (KeyError, TypeError) as exc:
+        raise AnsibleFilterError(f"validate_check_plan: the node needs {exc}") from exc
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "validate_check_plan": validate_check_plan,
+            "validate_check_results": checks.check_results,
+            "validate_tools": checks.parse_tools,
+            "validate_ctr_image": checks.ctr_image_ref,
+        }

@@ -1,0 +1,116 @@
+# Copyright (c) homelab.nvidia_gpu contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""validate.yml's checks of one GPU node as data: which to run, and how each came out (pure)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+GPU_ONLY_CHECKS = ("nvidia-smi on the host",
+                   "nvidia-smi in a container (docker --runtime=nvidia, docker --gpus all, ctr)",
+                   "CUDA sample in a container")
+DETAIL_LENGTH = 160
+
+
+def parse_tools(lines: Sequence[str]) -> dict[str, str]:
+    """`tool=/path/or/empty` lines -> {tool: path}."""
+    tools = {}
+    for line in lines:
+        name, _sep, path = line.partition("=")
+        tools[name] = path
+    return tools
+
+
+def ctr_image_ref(image: str) -> str:
+    """An image name as containerd wants it: Docker Hub names get their registry and library/ prefix."""
+    if "/" in image and re.search(r"[.:]|^localhost$", image.split("/")[0]):
+        return image
+    return f"docker.io/{image}" if "/" in image else f"docker.io/library/{image}"
+
+
+def check_plan(tools: Mapping[str, str], engines: Sequence[str], gpu_present: bool, kernels: Sequence[str],
+               image: str, sample: str, namespace: str, snapshotter: str, runtime_path: str,
+               container_id: str) -> list[dict[str, Any]]:
+    """The checks for one node: each {check, argv, expect?, ok_detail?} to run, or {check, why} not run."""
+    plan: list[dict[str, Any]] = []
+    docker = bool(tools.get("docker"))
+    ctr = bool(tools.get("ctr"))
+    ctr_run = ["ctr", "-n", namespace, "run", "--rm", "--snapshotter", snapshotter, "--runtime",
+               "io.containerd.runc.v2", "--runc-binary", runtime_path, "--env", "NVIDIA_VISIBLE_DEVICES=all",
+               ctr_image_ref(image), container_id]
+
+    check = "nvidia runtime registered with Docker (docker info)"
+    if docker and "docker" in engines:
+        plan.append({"check": check, "argv": ["docker", "info", "--format", "{{json .Runtimes}}"],
+                     "expect": '"nvidia"', "ok_detail": "docker info lists the nvidia runtime"})
+    else:
+        plan.append({"check": check, "why": "Docker is not installed" if not docker
+                     else "docker is not in nvidia_container_toolkit_runtimes"})
+    check = "nvidia runtime registered with containerd (containerd config dump)"
+    if tools.get("containerd") and "containerd" in engines:
+        plan.append({"check": check, "argv": ["containerd", "config", "dump"],
+                     "expect": "runtimes\\.[\"']?nvidia[\"']?\\]",
+                     "ok_detail": "the CRI plugin has a runtime named nvidia"})
+    else:
+        plan.append({"check": check, "why": "containerd is not installed" if not tools.get("containerd")
+                     else "containerd is not in nvidia_container_toolkit_runtimes"})
+
+    if gpu_present:
+        plan.append({"check": "nvidia-smi on the host", "argv": ["nvidia-smi"], "expect": "Driver Version",
+                     "ok_detail": "nvidia-smi talks to the driver"})
+        if docker:
+            plan.append({"check": "nvidia-smi in a container (docker run --runtime=nvidia)",
+                         "argv": ["docker", "run", "--rm", "--runtime=nvidia", "-e", "NVIDIA_VISIBLE_DEVICES=all",
+                                  image, "nvidia-smi", "-L"], "expect": "(?m)^GPU 0"})
+            plan.append({"check": "nvidia-smi in a container (docker run --gpus all)",
+                         "argv": ["docker", "run", "--rm", "--gpus", "all", image, "nvidia-smi", "-L"],
+                         "expect": "(?m)^GPU 0"})
+            if sample:
+                plan.append({"check": "CUDA sample (vectorAdd) in a container (docker run --gpus all)",
+                             "argv": ["docker", "run", "--rm", "--gpus", "all", sample], "expect": "Test PASSED"})
+            else:
+                plan.append({"check": "CUDA sample in a container", "why": "validate_cuda_sample_image is empty"})
+        if ctr:
+            plan.append({"check": f"nvidia-smi in a container (ctr run --runtime io.containerd.runc.v2 --runc-binary "
+                                  f"{runtime_path})", "argv": [*ctr_run, "nvidia-smi", "-L"], "expect": "(?m)^GPU 0"})
+        return plan
+
+    for kernel in kernels:
+        plan.append({"check": f"driver module DKMS-built for kernel {kernel}",
+                     "argv": ["dkms", "status", "-m", "nvidia", "-k", kernel], "expect": ":\\s*installed"})
+    if docker:
+        plan.append({"check": "a container ran through the nvidia runtime (docker run --runtime=nvidia)",
+                     "argv": ["docker", "run", "--rm", "--runtime=nvidia", image, "true"],
+                     "ok_detail": f"exit 0 through {runtime_path}"})
+    if ctr:
+        plan.append({"check": f"a container ran through the nvidia runtime binary (ctr run --runc-binary "
+                              f"{runtime_path})", "argv": [*ctr_run, "true"], "ok_detail": "exit 0"})
+    plan.extend({"check": check, "why": "needs a GPU, and none is present"} for check in GPU_ONLY_CHECKS)
+    return plan
+
+
+def truncate(text: str, length: int = DETAIL_LENGTH, end: str = "...", leeway: int = 5) -> str:
+    """Jinja's truncate filter (whole words), so the report reads as it always did."""
+    if len(text) <= length + leeway:
+        return text
+    return text[: length - len(end)].rsplit(" ", 1)[0] + end
+
+
+def check_results(plan: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Each planned check as {check, result (passed, FAILED or not run), detail} from the command results."""
+    by_check = {run.get("item", {}).get("check"): run for run in runs}
+    results = []
+    for item in plan:
+        if "argv" not in item:
+            results.append({"check": item["check"], "result": "not run", "detail": item["why"]})
+            continue
+        run = by_check.get(item["check"], {})
+        text = "\n".join(str(run.get(key) or "") for key in ("stdout", "stderr", "msg")).strip()
+        rc = run.get("rc")
+        ok = rc == 0 and ("expect" not in item or re.search(item["expect"], text) is not None)
+        last = truncate(text.split("\n")[-1].strip()) if text else ""
+        detail = item.get("ok_detail", last) if ok else f"rc {'?' if rc is None else rc}: {last}"
+        results.append({"check": item["check"], "result": "passed" if ok else "FAILED", "detail": detail})
+    return results

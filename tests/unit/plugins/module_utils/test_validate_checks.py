@@ -1,0 +1,112 @@
+# Copyright (c) homelab.nvidia_gpu contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+from ansible_collections.homelab.nvidia_gpu.plugins.filter.validate_checks import FilterModule, validate_check_plan
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _validate_checks as checks
+
+ALL_TOOLS = {"docker": "/usr/bin/docker", "ctr": "/usr/bin/ctr", "containerd": "/usr/bin/containerd",
+             "nvidia-smi": "/usr/bin/nvidia-smi", "dkms": "/usr/sbin/dkms", "modinfo": "/usr/sbin/modinfo"}
+NODE = {"tools": ALL_TOOLS, "engines": ["docker", "containerd"], "gpu_present": True, "kernels": ["6.1.0-50-amd64"],
+        "image": "nvidia/cuda:12.9.1-base-ubuntu22.04", "sample": "nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0",
+        "namespace": "validate", "snapshotter": "overlayfs", "runtime_path": "/usr/bin/nvidia-container-runtime",
+        "container_id": "validate-x86-p10-1"}
+
+
+def test_tools_lines():
+    assert checks.parse_tools(["docker=/usr/bin/docker", "ctr=", "a=b=c"]) == {"docker": "/usr/bin/docker", "ctr": "",
+                                                                                "a": "b=c"}
+
+
+@pytest.mark.parametrize(("image", "ref"), [
+    ("busybox", "docker.io/library/busybox"),
+    ("nvidia/cuda:12.9.1-base-ubuntu22.04", "docker.io/nvidia/cuda:12.9.1-base-ubuntu22.04"),
+    ("nvcr.io/nvidia/k8s/cuda-sample:vectoradd", "nvcr.io/nvidia/k8s/cuda-sample:vectoradd"),
+    ("localhost/validate:1", "localhost/validate:1"),
+    ("registry:5000/x", "registry:5000/x"),
+])
+def test_ctr_image(image, ref):
+    assert checks.ctr_image_ref(image) == ref
+
+
+def test_gpu_node_with_everything():
+    plan = validate_check_plan(NODE)
+    assert [c["check"] for c in plan] == [
+        "nvidia runtime registered with Docker (docker info)",
+        "nvidia runtime registered with containerd (containerd config dump)",
+        "nvidia-smi on the host",
+        "nvidia-smi in a container (docker run --runtime=nvidia)",
+        "nvidia-smi in a container (docker run --gpus all)",
+        "CUDA sample (vectorAdd) in a container (docker run --gpus all)",
+        "nvidia-smi in a container (ctr run --runtime io.containerd.runc.v2 --runc-binary "
+        "/usr/bin/nvidia-container-runtime)",
+    ]
+    assert plan[0]["argv"] == ["docker", "info", "--format", "{{json .Runtimes}}"]
+    assert plan[-1]["argv"][-4:] == ["docker.io/nvidia/cuda:12.9.1-base-ubuntu22.04", "validate-x86-p10-1",
+                                     "nvidia-smi", "-L"]
+    assert all("argv" in c for c in plan)
+
+
+def test_no_gpu_checks_what_it_can_and_names_the_rest():
+    plan = validate_check_plan(dict(NODE, gpu_present="False", kernels=["6.1.0-50-amd64", "6.1.0-51-amd64"]))
+    run = [c["check"] for c in plan if "argv" in c]
+    assert run == ["nvidia runtime registered with Docker (docker info)",
+                   "nvidia runtime registered with containerd (containerd config dump)",
+                   "driver module DKMS-built for kernel 6.1.0-50-amd64",
+                   "driver module DKMS-built for kernel 6.1.0-51-amd64",
+                   "a container ran through the nvidia runtime (docker run --runtime=nvidia)",
+                   "a container ran through the nvidia runtime binary (ctr run --runc-binary "
+                   "/usr/bin/nvidia-container-runtime)"]
+    assert [c["why"] for c in plan if "argv" not in c] == ["needs a GPU, and none is present"] * 3
+
+
+def test_missing_tools_and_engines_are_reasons():
+    plan = validate_check_plan(dict(NODE, tools={"docker": "", "ctr": "", "containerd": "/usr/bin/containerd"},
+                                    engines=["docker"], sample=""))
+    assert plan[0] == {"check": "nvidia runtime registered with Docker (docker info)", "why": "Docker is not installed"}
+    assert plan[1]["why"] == "containerd is not in nvidia_container_toolkit_runtimes"
+    assert [c["check"] for c in plan[2:]] == ["nvidia-smi on the host"]  # no docker, no ctr: nothing else to run
+    plan = validate_check_plan(dict(NODE, sample="", engines=[]))
+    assert plan[0]["why"] == "docker is not in nvidia_container_toolkit_runtimes"
+    assert {"check": "CUDA sample in a container", "why": "validate_cuda_sample_image is empty"} in plan
+
+
+def test_plan_needs_every_input():
+    with pytest.raises(AnsibleFilterError, match="validate_check_plan: the node needs 'kernels'"):
+        validate_check_plan({k: v for k, v in NODE.items() if k != "kernels"})
+
+
+def test_results():
+    plan = validate_check_plan(dict(NODE, gpu_present=False))
+    long_line = "word " * 60
+    runs = [
+        {"item": plan[0], "rc": 0, "stdout": '{"nvidia":{},"runc":{}}', "stderr": ""},
+        {"item": plan[1], "rc": 0, "stdout": "no runtime here", "stderr": ""},
+        {"item": plan[2], "rc": 0, "stdout": "nvidia/580.95.05, 6.1.0-50-amd64, x86_64: installed", "stderr": ""},
+        {"item": plan[3], "rc": 125, "stdout": "", "stderr": "docker: Error response from daemon.\n" + long_line},
+        {"item": plan[4], "rc": 1, "msg": "[Errno 2] No such file or directory: b'ctr'"},
+    ]
+    results = FilterModule().filters()["validate_check_results"](plan, runs)
+    assert [r["result"] for r in results] == ["passed", "FAILED", "passed", "FAILED", "FAILED"] + ["not run"] * 3
+    assert results[0]["detail"] == "docker info lists the nvidia runtime"
+    assert results[1]["detail"] == "rc 0: no runtime here"  # exit 0, but the expected text is missing
+    assert results[2]["detail"] == "nvidia/580.95.05, 6.1.0-50-amd64, x86_64: installed"
+    assert results[3]["detail"].startswith("rc 125: word word") and results[3]["detail"].endswith("word...")
+    assert len(results[3]["detail"]) <= len("rc 125: ") + 160
+    assert results[4]["detail"] == "rc 1: [Errno 2] No such file or directory: b'ctr'"
+    assert results[5] == {"check": "nvidia-smi on the host", "result": "not run",
+                          "detail": "needs a GPU, and none is present"}
+
+
+def test_a_check_without_a_result_failed():
+    plan = validate_check_plan(NODE)
+    assert checks.check_results(plan[:1], [])[0] == {"check": plan[0]["check"], "result": "FAILED", "detail": "rc ?: "}
+
+
+@pytest.mark.parametrize("text", ["a" * 165, "a" * 166, "b " * 100, "x" * 200, "short", "w" * 150 + " tail of it"])
+def test_truncate_is_jinjas(text):
+    from jinja2 import Environment
+    assert checks.truncate(text) == Environment().from_string("{{ t | truncate(160) }}").render(t=text)
+    assert len(checks.truncate(text)) <= 165
