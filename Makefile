@@ -28,7 +28,7 @@ sanity: setup  ## Only ansible-test sanity
 molecule: setup  ## Only Molecule (MOLECULE_SCENARIOS="a b" to pick)
 	@scripts/test.sh molecule
 
-readme: setup  ## Only the README commands test (runs or syntax-checks every command line in README.md)
+readme: setup  ## Only the README commands test (runs or checks every command line in README.md, docs/*.md, tests/lab/README.md)
 	@scripts/test.sh readme
 
 lab: setup  ## Start the container lab, run playbooks/site.yml and validate.yml against it

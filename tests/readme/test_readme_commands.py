@@ -1,12 +1,17 @@
-"""Every command line in README.md works as written, on a copy of the checkout with an empty HOME.
+"""Every command line in README.md, docs/*.md and tests/lab/README.md works as written, on a copy of the
+checkout with an empty HOME.
 
-Command lines come from the README's fenced sh/bash/shell/console blocks, in order, run in one bash
-session (so `. venv/bin/activate` carries over), plus inline `make ...` and `ansible-playbook ...`
-code spans. Each part of a line (split on `&&`) is, by its first word:
+Command lines come from each document's fenced sh/bash/shell/console blocks, in order, plus inline `make ...`
+and `ansible-playbook ...` code spans. The documents run in one bash session, README.md first, then docs/*.md
+by name, then tests/lab/README.md (so the README's `. venv/bin/activate` carries over, as for a reader who
+followed it); each document starts in the checkout's root. Each part of a line (split on `&&`) is, by its
+first word:
   executed      python3, pip, ., source, cp, cd, ansible-galaxy, ansible-doc, `make build|collection|help`;
   dry-run       any other `make` target (`make -n`: the target exists and its recipe expands; no recursion
                 into `make test`, no Docker for `make setup`/`make lab`);
-  syntax-check  ansible-playbook (`--syntax-check` against the inventory the line names; needs a cluster).
+  syntax-check  ansible-playbook (`--syntax-check` against the inventory the line names; needs a cluster);
+                a checkout script `scripts/*.sh` or `tests/**/*.sh` (executable, `bash -n`; it needs Docker);
+  executed      antsibull-changelog (the test venv's: a reader of docs/DEVELOPMENT.md has run `make setup`).
 A first word with no rule fails the test, so a new kind of command gets a rule instead of passing unseen.
 `pip` reaches PyPI (as `make setup` does). Galaxy is unreachable, so ansible-galaxy talks to a stand-in
 Galaxy v3 API on 127.0.0.1 that serves only ansible.utils, packed from the venv's `ansible` package:
@@ -34,14 +39,17 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
+# The documents whose command lines are checked, in the order a reader meets them.
+DOCS = [README, *sorted((ROOT / "docs").glob("*.md")), ROOT / "tests/lab/README.md"]
 SHELLS = {"sh", "bash", "shell", "console"}
 FENCE = re.compile(r"^(\s*)(```+|~~~+)\s*([\w+-]*)")
 MAKE_RUN = {"build", "collection", "help"}
 RUN = {"python3", "pip", ".", "source", "cp", "cd", "ansible-galaxy", "ansible-doc"}
 ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+SCRIPT = re.compile(r"^(?:scripts|tests)/[\w./-]+\.sh$")
 
 
-def fenced_commands(text: str) -> list[tuple[int, str]]:
+def fenced_commands(text: str, name: str = "README.md") -> list[tuple[int, str]]:
     """(line number, command) of every non-comment line in a shell fenced block."""
     out: list[tuple[int, str]] = []
     fence = None  # (indent, marker, is_shell) of the open block
@@ -61,7 +69,7 @@ def fenced_commands(text: str) -> list[tuple[int, str]]:
         if cmd and not cmd.startswith("#"):
             out.append((n, cmd))
     if fence is not None:
-        raise AssertionError("README.md: a fenced block is never closed")
+        raise AssertionError(f"{name}: a fenced block is never closed")
     return out
 
 
@@ -107,6 +115,11 @@ def plan_part(part: str) -> tuple[str, str]:
     if head in RUN:
         # Keep the text as written (globs, ~ and activation must reach bash unquoted); drop the comment.
         return "executed", part.split(" #", 1)[0].strip()
+    if head == "antsibull-changelog":
+        return "executed", prefix + shlex.join([str(Path(sys.executable).parent / head), *words[1:]])
+    if SCRIPT.match(head) and not env:
+        # The lab's scripts need Docker: the file exists, is executable and parses.
+        return "syntax-check", f"test -x {shlex.quote(head)} && bash -n {shlex.quote(head)}"
     raise AssertionError(f"README command {part!r}: no rule for {head!r} in tests/readme "
                          "(executed, dry-run or syntax-check?)")
 
@@ -125,8 +138,27 @@ def test_plan_rules() -> None:
     assert plan('MOLECULE_SCENARIOS="lab x" make molecule') == [
         ("dry-run", "MOLECULE_SCENARIOS='lab x' make -n molecule")
     ]
+    assert plan("tests/lab/mirror/build.sh   # quick no-op") == [
+        ("syntax-check", "test -x tests/lab/mirror/build.sh && bash -n tests/lab/mirror/build.sh")
+    ]
+    assert plan("antsibull-changelog lint") == [
+        ("executed", shlex.join([str(Path(sys.executable).parent / "antsibull-changelog"), "lint"]))
+    ]
     with pytest.raises(AssertionError, match="no rule"):
         plan("rm -rf /")
+    with pytest.raises(AssertionError, match="no rule"):
+        plan("/usr/local/bin/x.sh")
+    with pytest.raises(AssertionError, match="no rule"):
+        plan("LAB_MIRROR_FORCE=1 tests/lab/mirror/build.sh")  # would run for real: needs its own rule
+
+
+def test_every_document_is_read() -> None:
+    """The moved sections' commands are still checked: docs/DEVELOPMENT.md and docs/LAB.md have command lines."""
+    names = [d.relative_to(ROOT).as_posix() for d in DOCS]
+    assert names[0] == "README.md" and "docs/DEVELOPMENT.md" in names and "docs/LAB.md" in names, names
+    for name in ("docs/DEVELOPMENT.md", "docs/LAB.md", "tests/lab/README.md"):
+        text = (ROOT / name).read_text()
+        assert fenced_commands(text, name) or inline_commands(text), f"{name}: no command line found"
 
 
 # --- a Galaxy v3 stand-in -----------------------------------------------------------------------------------------
@@ -275,10 +307,6 @@ def clean_env(home: Path, galaxy_url: str) -> dict[str, str]:
 
 
 def test_readme_commands(tmp_path: Path, galaxy: Galaxy) -> None:
-    text = README.read_text()
-    commands = fenced_commands(text)
-    inline = [c for c in inline_commands(text) if c[1] not in {cmd for _line, cmd in commands}]
-    assert len(commands) >= 5, f"too few README commands found: {commands}"
     checkout, home = tmp_path / "checkout", tmp_path / "home"
     checkout.mkdir()
     home.mkdir()
@@ -286,17 +314,25 @@ def test_readme_commands(tmp_path: Path, galaxy: Galaxy) -> None:
 
     script = ["set -o pipefail"]
     report = []
-    for n, cmd in commands + inline:
-        parts = plan(cmd)
-        report.append(f"README.md:{n}: {' && '.join(how for how, _text in parts)}: {cmd}")
-        script.append(f"echo {shlex.quote(f'::: README.md:{n}: {cmd}')}")
-        joined = " && ".join(sh for _how, sh in parts)
-        script.append(f"{{ {joined} ; }} || {{ echo '::: FAILED README.md:{n}'; exit 1; }}")
+    for doc in DOCS:
+        name = doc.relative_to(ROOT).as_posix()
+        text = doc.read_text()
+        commands = fenced_commands(text, name)
+        inline = [c for c in inline_commands(text) if c[1] not in {cmd for _line, cmd in commands}]
+        if doc == README:
+            assert len(commands) >= 5, f"too few README commands found: {commands}"
+        script.append(f"cd {shlex.quote(str(checkout))}")  # each document's commands start at the root
+        for n, cmd in commands + inline:
+            parts = plan(cmd)
+            report.append(f"{name}:{n}: {' && '.join(how for how, _text in parts)}: {cmd}")
+            script.append(f"echo {shlex.quote(f'::: {name}:{n}: {cmd}')}")
+            joined = " && ".join(sh for _how, sh in parts)
+            script.append(f"{{ {joined} ; }} || {{ echo {shlex.quote(f'::: FAILED {name}:{n}')}; exit 1; }}")
     print("\n" + "\n".join(report))
     proc = subprocess.run(["bash", "-c", "\n".join(script)], cwd=checkout, env=clean_env(home, galaxy.url), check=False,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
     print(proc.stdout[-20000:])
-    assert proc.returncode == 0, f"a README command failed:\n{proc.stdout[-6000:]}"
+    assert proc.returncode == 0, f"a documented command failed:\n{proc.stdout[-6000:]}"
 
     # The quick start's `ansible-galaxy collection install` of the tarball pulled ansible.utils from "Galaxy".
     installed = home / ".ansible/collections/ansible_collections"
@@ -364,3 +400,44 @@ def test_checkout_runs_its_own_collection(tmp_path: Path, galaxy: Galaxy) -> Non
                           timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"# {checkout}/.cache/collections/ansible_collections" in proc.stdout, proc.stdout
+
+
+# --- links between the documents -----------------------------------------------------------------------------------
+
+
+def anchors(text: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens (code spans lose their ticks)."""
+    out = set()
+    in_fence = False
+    for line in text.splitlines():
+        if FENCE.match(line):
+            in_fence = not in_fence
+        elif not in_fence and (m := re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)):
+            out.add(re.sub(r"[^\w\- ]", "", m.group(1).lower()).replace(" ", "-"))
+    return out
+
+
+def test_internal_links_resolve() -> None:
+    """Every relative link of README.md, docs/*.md and tests/lab/README.md names a file that exists, and
+    its #anchor a heading of that file (sections moved between documents must not leave dead links)."""
+    checked = 0
+    for doc in DOCS:
+        text = doc.read_text()
+        prose = "\n".join(line for line in re.sub(r"(?ms)^\s*(```|~~~).*?^\s*\1\s*$", "", text).splitlines())
+        for target in re.findall(r"\]\(([^)\s]+)\)", prose):
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # https:, mailto:: not ours to check offline
+                continue
+            path, _, anchor = target.partition("#")
+            dest = (doc.parent / path).resolve() if path else doc
+            name = doc.relative_to(ROOT).as_posix()
+            assert dest.exists(), f"{name}: link {target!r}: {dest} does not exist"
+            if anchor:
+                assert dest.suffix == ".md", f"{name}: link {target!r}: an anchor into a non-Markdown file"
+                assert anchor in anchors(dest.read_text()), f"{name}: link {target!r}: no heading #{anchor}"
+            checked += 1
+    assert checked >= 10, f"only {checked} internal links found: is the link pattern broken?"
+
+
+def test_anchor_rule() -> None:
+    assert anchors("# The lab, development and design\n## `site.yml`\n### What the lab showed (2026-11-21)\n") == {
+        "the-lab-development-and-design", "siteyml", "what-the-lab-showed-2026-11-21"}
