@@ -67,6 +67,7 @@ st_ruff() {
 st_argspecs() {
   python scripts/check-argspecs.py || return 1
   if [ -f scripts/gen-role-docs.py ]; then python scripts/gen-role-docs.py --check || return 1; fi
+  if [ -f changelogs/config.yaml ]; then antsibull-changelog lint || return 1; fi  # fragments and changelog.yaml
 }
 
 st_build() {
@@ -95,16 +96,16 @@ st_build() {
   echo "DETAIL: $(basename "$tarball") installs; ansible-doc renders $n modules/roles"
 }
 
-# Every command line of README.md, run, dry-run or syntax-checked (tests/readme/test_readme_commands.py says which).
+# Every command line of README.md, docs/*.md and tests/lab/README.md, run, dry-run or syntax-checked (tests/readme/test_readme_commands.py says which).
 st_readme() {
   local out rc
   out=$(pytest -q -p no:cacheprovider -s tests/readme 2>&1); rc=$?
   echo "$out"
   local n last
-  n=$(echo "$out" | grep -c '^README.md:[0-9]*: ')
+  n=$(echo "$out" | grep -cE '^(README|docs/[^:]*|tests/lab/README)\.md:[0-9]+: ')
   last=$(echo "$out" | grep -E '[0-9]+ (passed|failed)' | tail -n1)
   [ "$n" -gt 0 ] || { echo "DETAIL: no README command checked ($last)"; return 1; }
-  [ $rc -eq 0 ] && echo "DETAIL: $n README command lines ($(echo "$out" | grep -c ': executed') executed); $last"
+  [ $rc -eq 0 ] && echo "DETAIL: $n command lines of README.md and docs/ ($(echo "$out" | grep -c ': executed') executed); $last"
   return $rc
 }
 
@@ -147,7 +148,7 @@ molecule_one() {
 
 # MOLECULE_JOBS scenarios at a time (default 2): scenario names are distinct, so their containers are too, and
 # the arm64 ones spend most of their time in one single-threaded qemu process. The longest scenarios (as measured,
-# README "Development and testing") start first, so that none of them ends up running alone at the tail.
+# docs/DEVELOPMENT.md) start first, so that none of them ends up running alone at the tail.
 MOLECULE_LONGEST_FIRST=(nvidia_container_toolkit nvidia_driver nvidia_repo site kernel_headers kernel_headers_pi5)
 st_molecule() {
   local scenarios=() s timings=() failed_s=() jobs=${MOLECULE_JOBS:-2}
