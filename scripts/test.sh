@@ -187,6 +187,10 @@ st_molecule() {
     fi
   done
   printf 'TIMING: %s\n' "${timings[@]}"
+  # Where the time went (profile_tasks recaps): the stage log keeps each scenario's steps and slowest tasks.
+  local logs=()
+  for s in "${scenarios[@]}"; do logs+=("$logdir/molecule-$s.log"); done
+  python scripts/molecule-profile.py --top 10 "${logs[@]}" 2>&1 | sed 's/^/PROFILE: /' || true
   local joined
   joined=$(printf '%s, ' "${timings[@]}"); joined=${joined%, }
   if [ "${#failed_s[@]}" -gt 0 ]; then echo "DETAIL: ${#scenarios[@]} scenarios ($joined); failed: ${failed_s[*]}"; return 1; fi
