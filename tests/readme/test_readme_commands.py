@@ -427,7 +427,7 @@ def test_internal_links_resolve() -> None:
         for target in re.findall(r"\]\(([^)\s]+)\)", prose):
             if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # https:, mailto:: not ours to check offline
                 continue
-            path, _, anchor = target.partition("#")
+            path, _hash, anchor = target.partition("#")
             dest = (doc.parent / path).resolve() if path else doc
             name = doc.relative_to(ROOT).as_posix()
             assert dest.exists(), f"{name}: link {target!r}: {dest} does not exist"
