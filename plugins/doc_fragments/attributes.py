@@ -17,3 +17,16 @@ attributes:
   platform:
     platforms: posix
 """
+
+    # Facts modules: they read only, so check mode is full and there is no diff.
+    FACTS = r"""
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  facts:
+    support: full
+  platform:
+    platforms: posix
+"""

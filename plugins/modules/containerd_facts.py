@@ -24,15 +24,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  facts:
-    support: full
-  platform:
-    platforms: posix
+  - homelab.nvidia_gpu.attributes.facts
 requirements:
   - python3-tomlkit on the managed host when config.toml exists.
 options:

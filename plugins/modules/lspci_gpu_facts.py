@@ -25,15 +25,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  facts:
-    support: full
-  platform:
-    platforms: posix
+  - homelab.nvidia_gpu.attributes.facts
 requirements:
   - pciutils (the C(lspci) command) on the managed host
 options:
