@@ -441,3 +441,15 @@ def test_internal_links_resolve() -> None:
 def test_anchor_rule() -> None:
     assert anchors("# The lab, development and design\n## `site.yml`\n### What the lab showed (2026-11-21)\n") == {
         "the-lab-development-and-design", "siteyml", "what-the-lab-showed-2026-11-21"}
+
+
+def test_changelog_is_generated(tmp_path: Path) -> None:
+    """CHANGELOG.md is antsibull-changelog's rendering of changelogs/changelog.yaml, not a hand edit
+    (docs/DEVELOPMENT.md, "Changelog")."""
+    out = tmp_path / "CHANGELOG.md"
+    tool = Path(sys.executable).parent / "antsibull-changelog"
+    proc = subprocess.run([str(tool), "generate", "--output", str(out), "--output-format", "md"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert out.read_text() == (ROOT / "CHANGELOG.md").read_text(), (
+        "CHANGELOG.md differs from changelogs/changelog.yaml: regenerate it with antsibull-changelog")
