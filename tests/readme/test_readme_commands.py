@@ -453,3 +453,17 @@ def test_changelog_is_generated(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert out.read_text() == (ROOT / "CHANGELOG.md").read_text(), (
         "CHANGELOG.md differs from changelogs/changelog.yaml: regenerate it with antsibull-changelog")
+
+
+def test_tarball_ships_nothing_git_ignores(tmp_path: Path) -> None:
+    """The built collection holds no file that git ignores (tool caches, antsibull's plugin cache, venvs):
+    galaxy.yml's build_ignore must list them."""
+    subprocess.run(["ansible-galaxy", "collection", "build", "--force", "--output-path", str(tmp_path), str(ROOT)],
+                   check=True, capture_output=True, cwd=tmp_path)
+    with tarfile.open(next(tmp_path.glob("homelab-nvidia_gpu-*.tar.gz"))) as tar:
+        names = [m.name for m in tar.getmembers() if m.isfile() and m.name not in ("MANIFEST.json", "FILES.json")]
+    assert "changelogs/changelog.yaml" in names and "docs/DEVELOPMENT.md" in names, names
+    proc = subprocess.run(["git", "check-ignore", "--no-index", "--stdin"], cwd=ROOT, input="\n".join(names),
+                          capture_output=True, text=True, check=False)
+    ignored = proc.stdout.split()
+    assert not ignored, f"the tarball ships git-ignored files (add them to galaxy.yml's build_ignore): {ignored[:20]}"
