@@ -1,11 +1,10 @@
-#!/usr/bin/env python3
 # Copyright (c) homelab.nvidia_gpu contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Where the lab's time goes: per scenario, the time of each Molecule step and the slowest tasks.
 
 Reads the scenario logs of `make test` (.cache/test-logs/molecule-<scenario>.log), in which the
 ansible.posix.profile_tasks callback (enabled in .config/molecule/config.yml) ends every playbook run
-with a TASKS RECAP. Usage: scripts/molecule-profile.py [--top N] [LOG ...]
+with a TASKS RECAP. Usage: python scripts/molecule-profile.py [--top N] [LOG ...]
 """
 
 from __future__ import annotations

@@ -110,7 +110,7 @@ def check_results(plan: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str,
         text = "\n".join(str(run.get(key) or "") for key in ("stdout", "stderr", "msg")).strip()
         rc = run.get("rc")
         ok = rc == 0 and ("expect" not in item or re.search(item["expect"], text) is not None)
-        last = truncate(text.split("\n")[-1].strip()) if text else ""
+        last = truncate(text.rsplit("\n", 1)[-1].strip()) if text else ""
         detail = item.get("ok_detail", last) if ok else f"rc {'?' if rc is None else rc}: {last}"
         results.append({"check": item["check"], "result": "passed" if ok else "FAILED", "detail": detail})
     return results

@@ -16,8 +16,8 @@ NODE = {"tools": ALL_TOOLS, "engines": ["docker", "containerd"], "gpu_present": 
 
 
 def test_tools_lines():
-    assert checks.parse_tools(["docker=/usr/bin/docker", "ctr=", "a=b=c"]) == {"docker": "/usr/bin/docker", "ctr": "",
-                                                                                "a": "b=c"}
+    tools = checks.parse_tools(["docker=/usr/bin/docker", "ctr=", "a=b=c"])
+    assert tools == {"docker": "/usr/bin/docker", "ctr": "", "a": "b=c"}
 
 
 @pytest.mark.parametrize(("image", "ref"), [
