@@ -71,7 +71,7 @@ def nvidia_driver_runfile_problems(url, checksum, allow_http=False) -> list[str]
     elif scheme not in ("https", "http"):
         problems.append(f"nvidia_driver_runfile_url {url} is not an https URL.")
 
-    algo, _, value = checksum.partition(":")
+    algo, _sep, value = checksum.partition(":")
     algo = algo.strip().lower()
     value = value.strip()
     if not checksum:

@@ -160,7 +160,7 @@ def test_unbound_subkey_is_not_installed(run_module, tmp_path, keys):
     foreign = [pkt for tag, pkt in packets(keys["B"]["bin"]) if tag == 14]
     assert len(foreign) == 1
     crafted = keys["A"]["bin"] + foreign[0]
-    assert foreign[0] in crafted and 14 in [tag for tag, _ in packets(crafted)][-1:]
+    assert foreign[0] in crafted and 14 in [tag for tag, _pkt in packets(crafted)][-1:]
     dest = tmp_path / "keyrings" / "vendor.gpg"
     failed, result = run(run_module, tmp_path, crafted, [keys["A"]["fpr"]])
     assert not failed, result
