@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 ---
 name: nvidia_driver_runfile_problems
 short_description: What is wrong with a runfile URL and checksum, as sentences
-version_added: 0.2.0
+version_added: 0.1.0
 author:
   - homelab.nvidia_gpu maintainers (@homelab)
 description:

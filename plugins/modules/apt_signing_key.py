@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: apt_signing_key
 short_description: Install an apt repository's signing key as a Signed-By keyring, only if it is the pinned key
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads an OpenPGP key file from O(url) or O(src), imports it into a throwaway GnuPG home (C(gpg --batch))
     and checks what gpg accepted against the pinned primary-key O(fingerprints).
