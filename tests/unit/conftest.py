@@ -36,3 +36,15 @@ def run_module(capsys):
         return exc.value.code != 0, result
 
     return run
+
+
+@pytest.fixture
+def roots(tmp_path):
+    """Empty sysfs/proc/device-tree/modprobe.d and no supported-gpus.json for lspci_gpu_facts: only lspci (or
+    its dump) speaks."""
+    names = ("sysfs_root", "proc_root", "device_tree_root", "modprobe_dir")
+    for name in names:
+        (tmp_path / name).mkdir()
+    args = {name: str(tmp_path / name) for name in names}
+    args.update(supported_gpus_json=[str(tmp_path / "none.json")], page_size=4096)
+    return args

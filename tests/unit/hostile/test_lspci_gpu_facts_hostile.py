@@ -31,16 +31,6 @@ HYPOTHESIS = settings(max_examples=40, deadline=None,
                       suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
-@pytest.fixture
-def roots(tmp_path):
-    """Empty sysfs/proc/device-tree/modprobe.d and no supported-gpus.json: only lspci speaks."""
-    names = ("sysfs_root", "proc_root", "device_tree_root", "modprobe_dir")
-    for name in names:
-        (tmp_path / name).mkdir()
-    args = {name: str(tmp_path / name) for name in names}
-    args.update(supported_gpus_json=[str(tmp_path / "none.json")], page_size=4096)
-    return args
-
 
 def fake_lspci(tmp_path: Path, vmm: bytes | str = GPU_RECORD, vv: bytes | str = VV_OK, err: bytes | str = b"",
                rc: int = 0, before: str = "") -> str:

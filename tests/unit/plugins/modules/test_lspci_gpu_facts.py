@@ -18,16 +18,6 @@ LSPCI = shutil.which("lspci")
 pytestmark = pytest.mark.skipif(LSPCI is None, reason="lspci (pciutils) is not installed; apt-get install pciutils")
 
 
-@pytest.fixture
-def roots(tmp_path):
-    """Empty sysfs/proc/device-tree/modprobe.d and no supported-gpus.json: only the dump speaks."""
-    names = ("sysfs_root", "proc_root", "device_tree_root", "modprobe_dir")
-    for name in names:
-        (tmp_path / name).mkdir()
-    args = {name: str(tmp_path / name) for name in names}
-    args.update(supported_gpus_json=[str(tmp_path / "none.json")], page_size=4096)
-    return args
-
 
 @pytest.fixture
 def run(run_module):
