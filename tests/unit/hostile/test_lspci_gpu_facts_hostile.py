@@ -31,7 +31,6 @@ HYPOTHESIS = settings(max_examples=40, deadline=None,
                       suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
-
 def fake_lspci(tmp_path: Path, vmm: bytes | str = GPU_RECORD, vv: bytes | str = VV_OK, err: bytes | str = b"",
                rc: int = 0, before: str = "") -> str:
     """An lspci that prints `vmm` for -vmm and `vv` for -vv (files, so any byte goes), `err` on stderr."""

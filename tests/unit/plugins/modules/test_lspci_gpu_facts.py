@@ -18,7 +18,6 @@ LSPCI = shutil.which("lspci")
 pytestmark = pytest.mark.skipif(LSPCI is None, reason="lspci (pciutils) is not installed; apt-get install pciutils")
 
 
-
 @pytest.fixture
 def run(run_module):
     """run(args) -> (failed, result) of lspci_gpu_facts (tests/unit/conftest.py)."""
