@@ -7,12 +7,15 @@
 # No GPU is present in the lab: the Tesla P4 (on the arm64 "Pi 5") and the Tesla P10 (on the amd64
 # host) are config-space dumps read through lspci_gpu_facts' test seams, for the verdict only.
 # LAB_ANSIBLE_ARGS="..." is passed to every ansible-playbook call (for example "-v" or "--limit x86-p10").
+# LAB_STRATEGY=linear runs without mitogen (ansible-core's own linear strategy).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 export PATH="$root/.venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$root/.cache/collections"
 export MOLECULE_PROJECT_DIRECTORY="$root"  # the shared lab group_vars find the checkout with it
 export ANSIBLE_CALLBACK_RESULT_FORMAT=yaml ANSIBLE_INTERPRETER_PYTHON=/usr/bin/python3
+# mitogen: one interpreter per host for the whole run (docs/LAB.md); LAB_STRATEGY=linear goes without
+export ANSIBLE_STRATEGY_PLUGINS="$root/tests/lab/strategy_plugins" ANSIBLE_STRATEGY="${LAB_STRATEGY:-mitogen_linear}"
 inventory=inventories/lab
 network=nvgpu-lab
 read -r -a extra_args <<<"${LAB_ANSIBLE_ARGS:-}"
