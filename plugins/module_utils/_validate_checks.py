@@ -12,6 +12,9 @@ GPU_ONLY_CHECKS = ("nvidia-smi on the host",
                    "nvidia-smi in a container (docker --runtime=nvidia, docker --gpus all, ctr)",
                    "CUDA sample in a container")
 DETAIL_LENGTH = 160
+# validate's containers need no network, and a nested or rootless Docker cannot always give them one
+# (Docker 26 on trixie inside the lab fails every default-network `docker run` on its IPv6 setup).
+DOCKER_RUN = ("docker", "run", "--rm", "--network=none")
 
 
 def parse_tools(lines: Sequence[str]) -> dict[str, str]:
@@ -62,14 +65,14 @@ def check_plan(tools: Mapping[str, str], engines: Sequence[str], gpu_present: bo
                      "ok_detail": "nvidia-smi talks to the driver"})
         if docker:
             plan.append({"check": "nvidia-smi in a container (docker run --runtime=nvidia)",
-                         "argv": ["docker", "run", "--rm", "--runtime=nvidia", "-e", "NVIDIA_VISIBLE_DEVICES=all",
+                         "argv": [*DOCKER_RUN, "--runtime=nvidia", "-e", "NVIDIA_VISIBLE_DEVICES=all",
                                   image, "nvidia-smi", "-L"], "expect": "(?m)^GPU 0"})
             plan.append({"check": "nvidia-smi in a container (docker run --gpus all)",
-                         "argv": ["docker", "run", "--rm", "--gpus", "all", image, "nvidia-smi", "-L"],
+                         "argv": [*DOCKER_RUN, "--gpus", "all", image, "nvidia-smi", "-L"],
                          "expect": "(?m)^GPU 0"})
             if sample:
                 plan.append({"check": "CUDA sample (vectorAdd) in a container (docker run --gpus all)",
-                             "argv": ["docker", "run", "--rm", "--gpus", "all", sample], "expect": "Test PASSED"})
+                             "argv": [*DOCKER_RUN, "--gpus", "all", sample], "expect": "Test PASSED"})
             else:
                 plan.append({"check": "CUDA sample in a container", "why": "validate_cuda_sample_image is empty"})
         if ctr:
@@ -82,7 +85,7 @@ def check_plan(tools: Mapping[str, str], engines: Sequence[str], gpu_present: bo
                      "argv": ["dkms", "status", "-m", "nvidia", "-k", kernel], "expect": ":\\s*installed"})
     if docker:
         plan.append({"check": "a container ran through the nvidia runtime (docker run --runtime=nvidia)",
-                     "argv": ["docker", "run", "--rm", "--runtime=nvidia", image, "true"],
+                     "argv": [*DOCKER_RUN, "--runtime=nvidia", image, "true"],
                      "ok_detail": f"exit 0 through {runtime_path}"})
     if ctr:
         plan.append({"check": f"a container ran through the nvidia runtime binary (ctr run --runc-binary "

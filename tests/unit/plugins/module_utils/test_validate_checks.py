@@ -110,3 +110,12 @@ def test_truncate_is_jinjas(text):
     from jinja2 import Environment
     assert checks.truncate(text) == Environment().from_string("{{ t | truncate(160) }}").render(t=text)
     assert len(checks.truncate(text)) <= 165
+
+
+@pytest.mark.parametrize("gpu_present", [True, False])
+def test_every_docker_run_has_no_network(gpu_present):
+    # trixie's Docker 26 in the lab fails default-network runs on its IPv6 setup; the checks need no network
+    plan = validate_check_plan(dict(NODE, gpu_present=gpu_present))
+    runs = [c["argv"] for c in plan if c.get("argv", [None])[:2] == ["docker", "run"]]
+    assert runs, "the plan has docker run checks"
+    assert all(argv[2:4] == ["--rm", "--network=none"] for argv in runs)
