@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Benchmark of playbooks/site.yml on the lab (not a test): fresh converge time, no-op re-run time
-# and the task count of a no-op run, and the fresh converge time for 1 versus 4 hosts. Prints a
-# Markdown table (paste it into README.md with the date and machine it prints).
+# Benchmark of playbooks/site.yml on the lab (not a test), every figure as a ratio against a floor
+# measured in the same run:
+#   floor        one bare task round trip to the same host: (41 ping tasks - 1 ping task) / 40
+#   no-op ratio  no-op site.yml time / (its task count x floor): what a task costs beyond a bare trip
+#   1 vs 4       fresh converge of 4 hosts / fresh converge of 1 host (forks 5: ideal is 1.0)
+# and the floor of ansible-core's linear strategy beside mitogen's (the lab's default). Prints a
+# Markdown table (docs/LAB.md keeps the runs, with the date and machine it prints).
+# BENCH_STRATEGY=linear runs site.yml without mitogen.
 # The hosts are throwaway amd64 bookworm containers nvgpu-bench-<n> with the lab's group_vars (fixture
 # mirror, branch 580), all GPU nodes without a GPU, so each gets the whole stack. arm64 is left out:
 # under qemu it would measure the emulator. Preparation (systemd, apt lists, kernel ABI) is not
@@ -13,6 +18,7 @@ root=$PWD
 export PATH="$root/.venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$root/.cache/collections"
 export MOLECULE_PROJECT_DIRECTORY="$root" ANSIBLE_INTERPRETER_PYTHON=/usr/bin/python3
 export ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1
+export ANSIBLE_STRATEGY_PLUGINS="$root/tests/lab/strategy_plugins" ANSIBLE_STRATEGY="${BENCH_STRATEGY:-mitogen_linear}"
 image=nvgpu-lab/debian:bookworm-amd64
 work=$(mktemp -d /tmp/site-bench.XXXXXX)
 logs=$root/.cache/bench
@@ -38,7 +44,7 @@ inventory() {
   ln -sfn "$root/inventories/lab/group_vars" "$dir/group_vars"
   {
     echo "all:"
-    echo "  vars: {ansible_connection: community.docker.docker}"
+    echo "  vars: {ansible_connection: docker}"
     echo "  children:"
     for g in lab gpu_nodes docker_hosts k8s_nodes x86; do
       echo "    $g:"
@@ -59,19 +65,37 @@ fresh_containers() {
   done
 }
 
-# timed LOGNAME INVENTORY PLAYBOOK: run it, print seconds; the log keeps the recap
+# timed LOGNAME INVENTORY PLAYBOOK [DECIMALS]: run it, print seconds; the log keeps the recap
 timed() {
   local t0 t1
   t0=$(date +%s.%N)
   ansible-playbook -i "$2" "$3" >"$logs/$1.log" 2>&1 || { log "$3 failed, see $logs/$1.log"; tail -n 30 "$logs/$1.log" >&2; exit 1; }
   t1=$(date +%s.%N)
-  python3 -c "print(f'{$t1 - $t0:.0f}')"
+  python3 -c "print(f'{$t1 - $t0:.${4:-0}f}')"
 }
 
 # recap LOGNAME FIELD: the sum of FIELD (ok, changed, skipped) over the PLAY RECAP lines
 recap() {
   sed -n '/PLAY RECAP/,$p' "$logs/$1.log" | grep -o "$2=[0-9]*" | cut -d= -f2 | awk '{s += $1} END {print s + 0}'
 }
+
+# pings N: a play of N separate ping tasks (not a loop: each task is a round trip of its own)
+pings() {
+  local f=$work/pings-$1.yml i
+  { echo "- name: Bare round trips"; echo "  hosts: all"; echo "  gather_facts: false"; echo "  tasks:"
+    for i in $(seq 1 "$1"); do echo "    - name: Ping $i"; echo "      ansible.builtin.ping:"; done; } >"$f"
+  echo "$f"
+}
+
+# floor STRATEGY: seconds per bare task round trip to bench-1 with that strategy (3 decimals)
+floor() {
+  local a b
+  a=$(ANSIBLE_STRATEGY=$1 timed "floor-$1-1" "$inv1" "$(pings 1)" 3)
+  b=$(ANSIBLE_STRATEGY=$1 timed "floor-$1-41" "$inv1" "$(pings 41)" 3)
+  python3 -c "print(f'{($b - $a) / 40:.3f}')"
+}
+
+ratio() { python3 -c "print(f'{$1 / ($2):.2f}')"; }
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 inv1=$(inventory one 1)
@@ -80,6 +104,10 @@ inv4=$(inventory four 4)
 log "1 host: fresh containers, prepare (untimed)"
 fresh_containers 1
 ansible-playbook -i "$inv1" molecule/site/prepare.yml >"$logs/prepare-1.log" 2>&1
+log "1 host: floor (bare round trips), mitogen and linear"
+floor_linear=$(floor linear)
+floor_mitogen=$(floor mitogen_linear)
+if [ "$ANSIBLE_STRATEGY" = linear ]; then floor_strategy=$floor_linear; else floor_strategy=$floor_mitogen; fi
 log "1 host: fresh converge"
 fresh1=$(timed site-fresh-1 "$inv1" playbooks/site.yml)
 log "1 host: no-op re-run"
@@ -87,6 +115,7 @@ noop1=$(timed site-noop-1 "$inv1" playbooks/site.yml)
 noop_ok=$(recap site-noop-1 ok)
 noop_changed=$(recap site-noop-1 changed)
 noop_skipped=$(recap site-noop-1 skipped)
+noop_tasks=$((noop_ok + noop_changed + noop_skipped))
 
 log "4 hosts: fresh containers, prepare (untimed)"
 fresh_containers 4
@@ -101,7 +130,7 @@ cpu=$(sed -n 's/^model name\s*:\s*//p' /proc/cpuinfo | head -n1)
 mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
 cat <<EOF
 
-site.yml on the lab, $(date -u +%Y-%m-%d), $(nproc) CPUs ($cpu), $mem RAM, Docker $(docker version --format '{{.Server.Version}}'), $(ansible --version | head -n1), forks 5.
+site.yml on the lab, $(date -u +%Y-%m-%d), $(nproc) CPUs ($cpu), $mem RAM, Docker $(docker version --format '{{.Server.Version}}'), $(ansible --version | head -n1), strategy $ANSIBLE_STRATEGY, forks 5.
 Load average at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine slows every figure).
 Hosts: amd64 bookworm containers, GPU nodes without a GPU (whole stack: headers, repos, driver via DKMS, runtime, toolkit).
 
@@ -110,5 +139,12 @@ Hosts: amd64 bookworm containers, GPU nodes without a GPU (whole stack: headers,
 | fresh converge | ${fresh1} s | ${fresh4} s |
 | no-op re-run | ${noop1} s | ${noop4} s |
 | no-op re-run: tasks ok / changed / skipped | ${noop_ok} / ${noop_changed} / ${noop_skipped} | changed ${noop4_changed} |
+
+| ratio | value |
+| --- | --- |
+| floor: one bare task round trip ($ANSIBLE_STRATEGY) | ${floor_strategy} s |
+| floor linear / floor mitogen | $(ratio "$floor_linear" "$floor_mitogen") (${floor_linear} s / ${floor_mitogen} s) |
+| no-op / (tasks x floor), 1 host | $(ratio "$noop1" "$noop_tasks * $floor_strategy") (${noop1} s / ${noop_tasks} tasks x ${floor_strategy} s) |
+| fresh converge 4 hosts / 1 host | $(ratio "$fresh4" "$fresh1") |
 EOF
 log "logs: $logs/"
