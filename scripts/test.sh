@@ -147,9 +147,17 @@ molecule_one() {
 }
 
 # MOLECULE_JOBS scenarios at a time (default 2): scenario names are distinct, so their containers are too, and
-# the arm64 ones spend most of their time in one single-threaded qemu process. The longest scenarios (as measured,
-# docs/DEVELOPMENT.md) start first, so that none of them ends up running alone at the tail.
-MOLECULE_LONGEST_FIRST=(nvidia_container_toolkit nvidia_driver nvidia_repo site kernel_headers kernel_headers_pi5)
+# the arm64 ones spend most of their time in one single-threaded qemu process. The longest scenarios start first,
+# so that none of them ends up running alone at the tail. "Longest" is measured, never hand-kept: this machine's
+# last result of the scenario (.cache/test-logs/molecule-<s>.result), else molecule/scenario-times.txt (a full
+# run's times, rewritten by MOLECULE_RECORD_TIMES=1), else 0.
+scenario_seconds() {
+  local s=$1 line
+  line=$(grep -hE "^$s [A-Z]+ [0-9]+s$" "$logdir/molecule-$s.result" molecule/scenario-times.txt 2>/dev/null | head -n1 || true)
+  line=${line##* }
+  echo "${line%s}" | grep -E '^[0-9]+$' || echo 0
+}
+
 st_molecule() {
   local scenarios=() s timings=() failed_s=() jobs=${MOLECULE_JOBS:-2}
   if [ -n "${MOLECULE_SCENARIOS:-}" ]; then
@@ -163,12 +171,8 @@ st_molecule() {
   fi
   [ "${#scenarios[@]}" -gt 0 ] || { echo "DETAIL: no scenario"; return 1; }
   local ordered=()
-  for s in "${MOLECULE_LONGEST_FIRST[@]}"; do
-    [[ " ${scenarios[*]} " == *" $s "* ]] && ordered+=("$s")
-  done
-  for s in "${scenarios[@]}"; do
-    [[ " ${ordered[*]} " == *" $s "* ]] || ordered+=("$s")
-  done
+  read -r -a ordered <<<"$(for s in "${scenarios[@]}"; do echo "$(scenario_seconds "$s") $s"; done | sort -k1,1nr -k2 | cut -d' ' -f2 | tr '\n' ' ')"
+  echo "--- order (longest first, measured): ${ordered[*]}"
   for s in "${ordered[@]}"; do
     rm -f "$logdir/molecule-$s.result"
     while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
@@ -187,6 +191,11 @@ st_molecule() {
     fi
   done
   printf 'TIMING: %s\n' "${timings[@]}"
+  if [ "${MOLECULE_RECORD_TIMES:-0}" = 1 ]; then
+    { echo "# molecule test times of one full run (scripts/test.sh molecule, MOLECULE_RECORD_TIMES=1), $(date -u +%F),"
+      echo "# $(nproc) CPUs, $jobs at a time: the stage starts the longest first. Not a test, an order."
+      printf '%s\n' "${timings[@]}"; } >molecule/scenario-times.txt
+  fi
   # Where the time went (profile_tasks recaps): the stage log keeps each scenario's steps and slowest tasks.
   local logs=()
   for s in "${scenarios[@]}"; do logs+=("$logdir/molecule-$s.log"); done
