@@ -38,8 +38,9 @@ recipe_hash() {
   { sed -n '/^# --- recipe/,/^# --- end recipe/p' "$here/build.sh"; echo "$1"; } | sha256sum | cut -c1-16
 }
 
+# build_one IMAGE, in a subshell of its own: root is global there, so that the EXIT trap still sees it.
 build_one() {
-  local image=$1 suite=${1%-*} arch=${1##*-} want root start
+  local image=$1 suite=${1%-*} arch=${1##*-} want start
   local tag="nvgpu-lab/debian:$image" log="/var/tmp/nvgpu-lab-$image.log"
   want=$(recipe_hash "$image")
   start=$(date +%s)
@@ -52,6 +53,8 @@ build_one() {
   tar -C "$root" -cf "$root.ctx/rootfs.tar" .
   dockerfile "$want" >"$root.ctx/Dockerfile"
   docker build -q --platform "linux/$arch" -t "$tag" "$root.ctx" >/dev/null
+  rm -rf "$root" "$root.ctx"
+  trap - EXIT
   echo "[images] $tag built in $(( $(date +%s) - start ))s"
 }
 
