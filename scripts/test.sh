@@ -149,8 +149,8 @@ molecule_one() {
 # MOLECULE_JOBS scenarios at a time (default 2): scenario names are distinct, so their containers are too, and
 # the arm64 ones spend most of their time in one single-threaded qemu process. The longest scenarios start first,
 # so that none of them ends up running alone at the tail. "Longest" is measured, never hand-kept: this machine's
-# last result of the scenario (.cache/test-logs/molecule-<s>.result), else molecule/scenario-times.txt (a full
-# run's times, rewritten by MOLECULE_RECORD_TIMES=1), else 0.
+# last result of the scenario (.cache/test-logs/molecule-<s>.result), else molecule/scenario-times.txt (each
+# scenario's last passing time, written by MOLECULE_RECORD_TIMES=1), else 0.
 scenario_seconds() {
   local s=$1 line
   line=$(grep -hE "^$s [A-Z]+ [0-9]+s$" "$logdir/molecule-$s.result" molecule/scenario-times.txt 2>/dev/null | head -n1 || true)
@@ -191,10 +191,16 @@ st_molecule() {
     fi
   done
   printf 'TIMING: %s\n' "${timings[@]}"
+  # Passing scenarios of this run replace their lines; every other scenario keeps its last measured line.
   if [ "${MOLECULE_RECORD_TIMES:-0}" = 1 ]; then
-    { echo "# molecule test times of one full run (scripts/test.sh molecule, MOLECULE_RECORD_TIMES=1), $(date -u +%F),"
-      echo "# $(nproc) CPUs, $jobs at a time: the stage starts the longest first. Not a test, an order."
-      printf '%s\n' "${timings[@]}"; } >molecule/scenario-times.txt
+    local times=molecule/scenario-times.txt name rest
+    { echo "# molecule test times, each scenario's last passing run (scripts/test.sh molecule, MOLECULE_RECORD_TIMES=1),"
+      echo "# last written $(date -u +%F), $(nproc) CPUs, $jobs at a time: the stage starts the longest first. Not a test, an order."
+      printf '%s\n' "${timings[@]}" | grep -E '^[^ ]+ PASS [0-9]+s$' || true
+      grep -E '^[^ ]+ [A-Z]+ [0-9]+s$' "$times" 2>/dev/null | while read -r name rest; do
+        printf '%s\n' "${timings[@]}" | grep -qE "^$name PASS " || echo "$name $rest"
+      done; } >"$times.new"
+    mv "$times.new" "$times"
   fi
   # Where the time went (profile_tasks recaps): the stage log keeps each scenario's steps and slowest tasks.
   local logs=()
