@@ -25,7 +25,8 @@ README = ROOT / "README.md"
 BEGIN = "<!-- BEGIN ROLE VARS -->"
 END = "<!-- END ROLE VARS -->"
 NAMESPACE = "homelab.nvidia_gpu"
-SITE_ORDER = ["kernel_headers", "nvidia_repo", "nvidia_driver", "nvidia_container_toolkit", "container_runtime"]
+SITE_ORDER = ["gpu_plan", "kernel_headers", "nvidia_repo", "nvidia_driver", "nvidia_container_toolkit",
+              "container_runtime"]
 
 # Ansible documentation markup -> Markdown. L(text,url) first: its arguments contain commas.
 MARKUP = [

@@ -76,7 +76,7 @@ st_build() {
   ansible-galaxy collection build --force --output-path "$out" . || return 1
   local tarball
   tarball=$(ls "$out"/homelab-nvidia_gpu-*.tar.gz)
-  # --no-deps: this stage checks the docs; the dependencies (ansible.utils) are the readme stage's, offline.
+  # --no-deps: this stage checks the docs; galaxy.yml has no dependencies (the readme stage proves it, offline).
   ansible-galaxy collection install --force --no-deps -p "$out/collections" "$tarball" || return 1
   # What users read must render from the installed tarball, not from the checkout.
   local n=0 m r

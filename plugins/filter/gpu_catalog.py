@@ -63,7 +63,7 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_verdict
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_verdict, _lspci
 
 
 def gpu_catalog_lookup(device_id) -> dict:
@@ -74,6 +74,12 @@ def gpu_catalog_lookup(device_id) -> dict:
     return _gpu_verdict.lookup(device_id)
 
 
+def board_platform(model) -> str:
+    """A device-tree model string -> raspberry_pi_5 (Compute Module 5 included), _4, _3 or generic: the same
+    function lspci_gpu_facts uses, so kernel_headers and the GPU verdict never disagree about a board."""
+    return _lspci.platform_from(str(model or ""), [])
+
+
 class FilterModule:
     def filters(self):
-        return {"gpu_catalog_lookup": gpu_catalog_lookup}
+        return {"gpu_catalog_lookup": gpu_catalog_lookup, "board_platform": board_platform}

@@ -17,7 +17,8 @@ description:
     through the nvidia runtime, the GPU checks listed as not run.
   - The same plugin file has C(validate_check_results) (a plan plus the registered command results give
     C({check, result, detail}) with result V(passed), V(FAILED) or V(not run)), C(validate_tools)
-    (C(tool=path) lines to a dict) and C(validate_ctr_image) (an image name as containerd wants it).
+    (C(tool=path) lines to a dict), C(validate_ctr_image) (an image name as containerd wants it) and
+    C(upgrade_gpu_containers) (the short ids of GPU containers among C(docker inspect) lines).
 options:
   _input:
     description: >-
@@ -67,4 +68,5 @@ class FilterModule:
             "validate_check_results": checks.check_results,
             "validate_tools": checks.parse_tools,
             "validate_ctr_image": checks.ctr_image_ref,
+            "upgrade_gpu_containers": checks.gpu_containers,
         }

@@ -26,6 +26,21 @@ def parse_tools(lines: Sequence[str]) -> dict[str, str]:
     return tools
 
 
+def gpu_containers(lines: Sequence[str]) -> list[str]:
+    """Short ids of the GPU containers among `docker inspect` lines of the form
+    `<id> <runtime> <json DeviceRequests> <json Env>`: the nvidia runtime, a device request
+    (`--gpus`), or NVIDIA_VISIBLE_DEVICES in the environment."""
+    found = []
+    for line in lines:
+        fields = line.split(" ", 3)
+        if len(fields) < 3 or not fields[0]:
+            continue
+        env = fields[3] if len(fields) > 3 else ""
+        if fields[1] == "nvidia" or fields[2] not in ("null", "[]") or "NVIDIA_VISIBLE_DEVICES=" in env:
+            found.append(fields[0][:12])
+    return found
+
+
 def ctr_image_ref(image: str) -> str:
     """An image name as containerd wants it: Docker Hub names get their registry and library/ prefix."""
     if "/" in image and re.search(r"[.:]|^localhost$", image.split("/")[0]):

@@ -10,7 +10,7 @@ LOOKUP = FilterModule().filters()["gpu_catalog_lookup"]
 
 
 def test_filter_is_registered_under_its_documented_name():
-    assert set(FilterModule().filters()) == {"gpu_catalog_lookup"}
+    assert set(FilterModule().filters()) == {"gpu_catalog_lookup", "board_platform"}
 
 
 @pytest.mark.parametrize("value", ["1bb3", "0x1BB3", "10de:1bb3", 0x1BB3])
@@ -29,3 +29,18 @@ def test_range_and_unknown():
 def test_not_a_device_id(value):
     with pytest.raises(AnsibleFilterError, match="is not a PCI device id"):
         LOOKUP(value)
+
+
+@pytest.mark.parametrize(("model", "platform"), [
+    ("Raspberry Pi 5 Model B Rev 1.0", "raspberry_pi_5"),
+    # Regression: kernel_headers matched the prefix "Raspberry Pi 5" and missed the Compute Module 5,
+    # which lspci_gpu_facts counts as a Pi 5 (same BCM2712, same 16K-page default kernel).
+    ("Raspberry Pi Compute Module 5 Rev 1.0", "raspberry_pi_5"),
+    ("Raspberry Pi 4 Model B Rev 1.5", "raspberry_pi_4"),
+    ("Raspberry Pi 3 Model B Plus Rev 1.3", "raspberry_pi_3"),
+    ("Raspberry Pi 500", "generic"),  # not a board the catalog knows: never guessed to be a Pi 5
+    ("", "generic"),
+    (None, "generic"),
+])
+def test_board_platform(model, platform):
+    assert FilterModule().filters()["board_platform"](model) == platform

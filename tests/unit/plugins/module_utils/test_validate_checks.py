@@ -119,3 +119,17 @@ def test_every_docker_run_has_no_network(gpu_present):
     runs = [c["argv"] for c in plan if c.get("argv", [None])[:2] == ["docker", "run"]]
     assert runs, "the plan has docker run checks"
     assert all(argv[2:4] == ["--rm", "--network=none"] for argv in runs)
+
+
+def test_gpu_containers_of_upgrade_driver():
+    lines = [
+        "aaaaaaaaaaaaaaaa nvidia null [\"PATH=/bin\"]",  # the nvidia runtime
+        "bbbbbbbbbbbbbbbb runc [{\"Driver\":\"\",\"Count\":-1,\"Capabilities\":[[\"gpu\"]]}] null",  # --gpus all
+        "cccccccccccccccc runc null [\"NVIDIA_VISIBLE_DEVICES=all\",\"PATH=/bin\"]",  # the env of a CUDA image
+        "dddddddddddddddd runc null [\"PATH=/bin\"]",  # not a GPU container
+        "eeeeeeeeeeeeeeee runc [] [\"PATH=/bin\"]",  # an empty device list is no GPU either
+        "",
+        "short",
+    ]
+    assert checks.gpu_containers(lines) == ["aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc"]
+    assert FilterModule().filters()["upgrade_gpu_containers"]([]) == []
