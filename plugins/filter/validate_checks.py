@@ -18,7 +18,8 @@ description:
   - The same plugin file has C(validate_check_results) (a plan plus the registered command results give
     C({check, result, detail}) with result V(passed), V(FAILED) or V(not run)), C(validate_tools)
     (C(tool=path) lines to a dict), C(validate_ctr_image) (an image name as containerd wants it) and
-    C(upgrade_gpu_containers) (the short ids of GPU containers among C(docker inspect) lines).
+    C(upgrade_gpu_containers) (the short ids of GPU containers among C(docker inspect) lines) and
+    C(validate_report) (the GPU inventory report as Markdown, from C(hostvars), the hosts and the time).
 options:
   _input:
     description: >-
@@ -49,6 +50,7 @@ _value:
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _validate_checks as checks
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _validate_report
 
 
 def validate_check_plan(node: dict) -> list:
@@ -61,6 +63,13 @@ def validate_check_plan(node: dict) -> list:
         raise AnsibleFilterError(f"validate_check_plan: the node needs {exc}") from exc
 
 
+def validate_report(hostvars, hosts, written) -> str:
+    try:
+        return _validate_report.report(hostvars, hosts, str(written))
+    except (TypeError, AttributeError, KeyError) as exc:
+        raise AnsibleFilterError(f"validate_report: {exc}") from exc
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -69,4 +78,5 @@ class FilterModule:
             "validate_tools": checks.parse_tools,
             "validate_ctr_image": checks.ctr_image_ref,
             "upgrade_gpu_containers": checks.gpu_containers,
+            "validate_report": validate_report,
         }

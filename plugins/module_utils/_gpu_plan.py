@@ -62,6 +62,11 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# The options of lspci_gpu_facts that gpu_plan_fake_hardware may replace (the gpu_plan role passes these).
+FAKE_HARDWARE_KEYS = ("lspci_dump", "lspci_path", "sysfs_root", "proc_root", "device_tree_root", "modprobe_dir",
+                      "page_size", "supported_gpus_json")
+
+
 class PlanError(ValueError):
     """Bad choices (not bad hardware: that is a refusal in the plan)."""
 
@@ -156,6 +161,10 @@ def _choices(raw: Mapping | None) -> dict:
         choices[key] = _bool(choices[key], key)
     if not isinstance(choices["fake_hardware"], Mapping):
         raise PlanError("fake_hardware must be a mapping of lspci_gpu_facts options")
+    unknown = sorted(set(map(str, choices["fake_hardware"])) - set(FAKE_HARDWARE_KEYS))
+    if unknown:
+        raise PlanError(f"gpu_plan_fake_hardware has {', '.join(unknown)}, which lspci_gpu_facts does not take from it;"
+                        f" known: {', '.join(FAKE_HARDWARE_KEYS)}")
     return choices
 
 

@@ -6,7 +6,10 @@ the sentences the roles show when they refuse a combination."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.filter.gpu_plan import FilterModule
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_plan, _gpu_verdict
@@ -278,6 +281,7 @@ def test_bad_branch(branch):
     ({"gpu_node": "maybe"}, "gpu_node must be true or false"),
     ({"fake_hardware": "x"}, "fake_hardware must be a mapping"),
     ({"brnach": 580}, "unknown choices brnach"),
+    ({"fake_hardware": {"lspci_dmup": "/x"}}, "gpu_plan_fake_hardware has lspci_dmup"),
 ])
 def test_bad_choices(choices, match):
     with pytest.raises(AnsibleFilterError, match=match):
@@ -291,3 +295,12 @@ def test_bad_input():
         FILTERS["gpu_plan"]([1], {}, {})
     with pytest.raises(AnsibleFilterError, match="choices must be a mapping"):
         FILTERS["gpu_plan"]([], {}, ["x"])
+
+
+def test_the_role_passes_every_fake_hardware_key_to_lspci_gpu_facts():
+    """gpu_plan_fake_hardware is validated against FAKE_HARDWARE_KEYS; the role must forward exactly those."""
+    tasks = yaml.safe_load((Path(__file__).resolve().parents[4] / "roles/gpu_plan/tasks/main.yml").read_text())
+    call = next(t["homelab.nvidia_gpu.lspci_gpu_facts"] for t in tasks if "homelab.nvidia_gpu.lspci_gpu_facts" in t)
+    forwarded = {k for k, v in call.items() if "gpu_plan_fake_hardware." + k in str(v)}
+    assert forwarded == set(_gpu_plan.FAKE_HARDWARE_KEYS)
+    assert set(call) - forwarded == {"require_gpu", "warn_on"}
