@@ -1,0 +1,80 @@
+# Copyright (c) homelab.nvidia_gpu contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+name: kernel_headers_plan
+short_description: Which kernels the kernel_headers role prepares, and the headers packages of each
+version_added: 0.1.0
+author:
+  - homelab.nvidia_gpu maintainers (@homelab)
+description:
+  - The named kernels, the running one, the installed-but-not-booted kernels of the running flavour and, on a
+    Raspberry Pi 5 that drives a GPU, the release of its 4K-page C(kernel8.img); each with its headers packages
+    (C(linux-headers-<release>), plus the flavour's metapackage for Raspberry Pi kernels, or when asked on
+    Debian/Ubuntu) and the archive they come from. Pure Python in C(plugins/module_utils/_kernel_headers.py).
+options:
+  _input:
+    description: The running kernel release (C(uname -r)).
+    type: str
+    required: true
+  kernels:
+    description: More releases to prepare.
+    type: list
+    elements: str
+    default: []
+  include_running:
+    description: Prepare the running kernel.
+    type: bool
+    default: true
+  installed_newer:
+    description: Releases installed and newer than the running one (any flavour; others are dropped).
+    type: list
+    elements: str
+    default: []
+  pi5_active:
+    description: The host is a Pi 5 that gets the 4K-page kernel for a GPU.
+    type: bool
+    default: false
+  metapackage:
+    description: Add the Debian/Ubuntu flavour's headers metapackage.
+    type: bool
+    default: false
+  repos:
+    description: Sentences naming the archives, keys C(distro) and C(raspberrypi).
+    type: dict
+    default: {}
+"""
+
+EXAMPLES = r"""
+- name: Targets and packages
+  ansible.builtin.set_fact:
+    plan: "{{ ansible_facts.kernel | homelab.nvidia_gpu.kernel_headers_plan(installed_newer=['6.1.0-27-amd64']) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: C(pending), C(targets) (releases), C(plan) (C(release), C(packages), C(repo) per target), C(pi5_release).
+  type: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _kernel_headers
+
+
+def kernel_headers_plan(running, kernels=(), include_running=True, installed_newer=(), pi5_active=False,
+                        metapackage=False, repos=None) -> dict:
+    try:
+        return _kernel_headers.headers_plan(
+            running, list(kernels or []), boolean(include_running, strict=False), list(installed_newer or []),
+            boolean(pi5_active, strict=False), boolean(metapackage, strict=False), dict(repos or {}))
+    except (ValueError, TypeError) as exc:
+        raise AnsibleFilterError(f"kernel_headers_plan: {exc}") from exc
+
+
+class FilterModule:
+    def filters(self):
+        return {"kernel_headers_plan": kernel_headers_plan}

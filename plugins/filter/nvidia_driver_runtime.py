@@ -1,0 +1,66 @@
+# Copyright (c) homelab.nvidia_gpu contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+name: nvidia_driver_reboot_reasons
+short_description: The nvidia_driver role's decisions after install - reboot reasons, runtime skip, nvidia-smi facts
+version_added: 0.1.0
+author:
+  - homelab.nvidia_gpu maintainers (@homelab)
+description:
+  - C(nvidia_driver_reboot_reasons) says why the running kernel cannot load the installed module (never judged
+    in a container or without a GPU).
+  - The same plugin file has C(nvidia_driver_runtime_skip) (why the module is not loaded and nvidia-smi not run
+    here, or an empty string), C(nvidia_driver_smi_facts) (the fact C(nvidia_driver_smi) from nvidia-smi's output)
+    and C(nvidia_driver_in_container). Pure Python in C(plugins/module_utils/_nvidia_driver_runtime.py).
+options:
+  _input:
+    description: A dict of the named arguments of the function (see the module_utils file).
+    type: dict
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Reboot reasons
+  ansible.builtin.set_fact:
+    reasons: >-
+      {{ {'container': false, 'gpu_present': true, 'headers_reboot': false, 'kernel': ansible_facts.kernel,
+          'kernels': [ansible_facts.kernel], 'nouveau_loaded': false, 'loaded_version': '',
+          'installed_version': '580.95.05'} | homelab.nvidia_gpu.nvidia_driver_reboot_reasons }}
+"""
+
+RETURN = r"""
+_value:
+  description: The reasons, one sentence each.
+  type: list
+  elements: str
+"""
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _nvidia_driver_runtime as runtime
+
+_BOOLS = ("container", "gpu_present", "headers_reboot", "nouveau_loaded", "simulated", "rebooted", "check_mode")
+
+
+def _call(function, args):
+    if not isinstance(args, dict):
+        raise AnsibleFilterError(f"{function.__name__}: the input must be a dict of its arguments")
+    args = {k: boolean(v, strict=False) if k in _BOOLS else v for k, v in args.items()}
+    try:
+        return function(**args)
+    except TypeError as exc:
+        raise AnsibleFilterError(f"{function.__name__}: {exc}") from exc
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "nvidia_driver_reboot_reasons": lambda args: _call(runtime.reboot_reasons, args),
+            "nvidia_driver_runtime_skip": lambda args: _call(runtime.runtime_skip, args),
+            "nvidia_driver_smi_facts": lambda args: _call(runtime.smi_facts, args),
+            "nvidia_driver_in_container": lambda args: _call(runtime.in_container, args),
+        }
