@@ -126,7 +126,8 @@ def rejudge(gpus: Sequence[Mapping], host: Mapping, flavour: str, branch: int | 
     judged = []
     for gpu in gpus:
         gpu = dict(gpu)
-        gpu.setdefault("catalog", verdicts.lookup(gpu.get("device_id")))
+        if "catalog" not in gpu:  # lspci_gpu_facts already looked it up; only bare input needs the catalog
+            gpu["catalog"] = verdicts.lookup(gpu.get("device_id"))
         gpu["verdict"] = verdicts.gpu_verdict(gpu, platform, flavour, branch)
         judged.append(gpu)
     return judged, verdicts.host_verdict(judged, platform, host.get("page_size"), require_gpu)
@@ -296,7 +297,6 @@ def host_plan(gpus: Sequence[Mapping], host: Mapping, raw_choices: Mapping | Non
                    f" modules ({flavour_reason}), branch {branch} ({branch_reason}); the GPU-dependent steps (module"
                    " load, nvidia-smi, persistence mode, reboot) will be skipped.")
 
-    facts_gpus = [dict(g) for g in judged]
     verdict = dict(verdict, can_work=not refusals)
     plan = {
         "kind": kind,
@@ -323,7 +323,7 @@ def host_plan(gpus: Sequence[Mapping], host: Mapping, raw_choices: Mapping | Non
         "inputs": dict(raw_choices or {}),  # as given: the role compares them to decide again only on a change
     }
     plan["lines"] = [_headline(name, host, judged, verdict["can_work"]),
-                     *verdict_lines(facts_gpus, problems), reason]
+                     *verdict_lines(judged, problems), reason]
     return plan
 
 
