@@ -10,7 +10,8 @@ module writes them. Differences from upstream, on purpose (each one is tested):
 - a version-1 containerd config (no `version`) is configured in place, because a v1 config gets no
   `imports` from upstream and containerd never reads its drop-in;
 - `drop_in_path: ''` configures the runtime in config.toml (upstream adds a glob matching
-  config.toml itself and configures nothing);
+  config.toml itself and configures nothing), and removes the drop-in this module wrote there on an
+  earlier run (`conf.d/99-nvidia.toml` beside config.toml, with the imports entry it added);
 - `state: absent` removes what `present` adds (the drop-in records whether it added the import);
 - a copied low-level runtime without `runtime_type` gets `io.containerd.runc.v2` (upstream leaves it out, and
   the CRI plugin then ignores the copy's `BinaryName`);
@@ -372,27 +373,29 @@ def _plan_containerd(req: Request, files: Files) -> Plan:
         if req.state == "absent" and before is None:
             plan.add(config_path, None, None)
             return plan
+        # A drop-in this module wrote on an earlier run would shadow config.toml's CRI section with its copy.
+        earlier = os.path.join(os.path.dirname(config_path), "conf.d", "99-nvidia.toml")
+        earlier_text = files.read(earlier) if req.drop_in == "" else None
+        if earlier_text is not None and _STATE_RE.search(earlier_text):
+            _forget_drop_in(doc, _imports(plain, config_path), read_state(earlier_text), earlier, config_path, files)
+            plan.warnings.append(f"removed {earlier}, the drop-in an earlier run wrote (with the imports entry it "
+                                 f"added): the {req.runtime_name} runtime now lives in {config_path} itself")
         _containerd_in_place(doc, plain, req, version, plan)
         after = cf.dump_toml(doc)
         plan.add(config_path, before, before if before is not None and cf.same(cf.to_plain(doc), plain) else after)
+        if earlier_text is not None and _STATE_RE.search(earlier_text):
+            plan.add(earlier, earlier_text, None)  # after config.toml holds the runtime: never a gap without it
         return plan
 
     drop_in = req.drop_in
     drop_in_before = files.read(drop_in)
     state = read_state(drop_in_before)
-    imports = plain.get("imports", [])
-    if not isinstance(imports, list) or not all(isinstance(entry, str) for entry in imports):
-        raise cf.ConfigFileError(config_path, f"imports must be an array of paths, not {imports!r}")
+    imports = _imports(plain, config_path)
 
     if req.state == "absent":
         plan.add(drop_in, drop_in_before, None)
-        added = state.get("import_added")
-        if drop_in_before is not None and isinstance(added, str) and added in imports:
-            others = [p for p in files.glob(added) if os.path.abspath(p) not in (drop_in, config_path)]
-            if not others:
-                doc["imports"].remove(added)
-                if len(doc["imports"]) == 0:
-                    del doc["imports"]
+        if drop_in_before is not None:
+            _forget_drop_in(doc, imports, state, drop_in, config_path, files)
         after = cf.dump_toml(doc)
         leftover = set(cf.to_plain(doc)) - {"version"}
         if state.get("config_created") and not leftover and drop_in_before is not None:
@@ -450,6 +453,25 @@ def _plan_containerd(req: Request, files: Files) -> Plan:
     plan.add(drop_in, drop_in_before, drop_in_after)
     plan.add(config_path, before, config_after)
     return plan
+
+
+def _imports(plain: dict[str, Any], config_path: str) -> list[str]:
+    imports = plain.get("imports", [])
+    if not isinstance(imports, list) or not all(isinstance(entry, str) for entry in imports):
+        raise cf.ConfigFileError(config_path, f"imports must be an array of paths, not {imports!r}")
+    return imports
+
+
+def _forget_drop_in(doc: Any, imports: list[str], state: dict[str, Any], drop_in: str, config_path: str,
+                    files: Files) -> None:
+    """Drop the imports entry a drop-in's state says this module added, unless other files still match it."""
+    added = state.get("import_added")
+    if isinstance(added, str) and added in imports:
+        others = [p for p in files.glob(added) if os.path.abspath(p) not in (drop_in, config_path)]
+        if not others:
+            doc["imports"].remove(added)
+            if len(doc["imports"]) == 0:
+                del doc["imports"]
 
 
 def _table(data: dict[str, Any], key: str, where: str, path: str) -> dict[str, Any]:

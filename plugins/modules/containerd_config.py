@@ -27,10 +27,11 @@ description:
     beside the file is held from read to write, so concurrent runs lose no update.
   - Writes through a temporary file in the same directory and an atomic rename that keeps the file's
     mode and owner.
-  - Order with M(homelab.nvidia_gpu.nvidia_ctk) - its drop-in holds a copy of config.toml's CRI plugin
-    section (containerd before 2.1 replaces an imported plugin section whole), so a CRI key set here is
-    shadowed until nvidia_ctk runs again. nvidia_ctk refreshes that copy from config.toml on every run;
-    run this module before it (the module warns when an imported file shadows a section it changed).
+  - With M(homelab.nvidia_gpu.nvidia_ctk) in place (O(homelab.nvidia_gpu.nvidia_ctk#module:drop_in_path=), as the
+    C(nvidia_container_toolkit) role does by default) both edit config.toml, each its own keys, in any order.
+    A drop-in of nvidia_ctk's holds a copy of config.toml's CRI plugin section instead (containerd before 2.1
+    replaces an imported plugin section whole), so a CRI key set here stays shadowed until nvidia_ctk runs
+    again; the module warns when an imported file shadows a section it changed.
 author:
   - homelab.nvidia_gpu maintainers (@homelab)
 extends_documentation_fragment:

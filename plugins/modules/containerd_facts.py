@@ -107,10 +107,17 @@ ansible_facts:
               type: list
               elements: str
               sample: [cri]
+            runc_runtimes:
+              description:
+                - The CRI runtimes in the file that run through the runc shim (C(runtime_type =
+                  "io.containerd.runc.v2")), sorted; the C(nvidia) entry of M(homelab.nvidia_gpu.nvidia_ctk) is one.
+              type: list
+              elements: str
+              sample: [nvidia, runc]
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _commands
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _commands, _containerd_settings
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _config_files as cf
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _nvidia_ctk as ctk
 
@@ -130,6 +137,7 @@ def config_facts(path: str, text: str | None, containerd_version: tuple[int, int
         "version": version,
         "cri_plugin": ctk.CRI_PLUGINS[version],
         "disabled_plugins": disabled,
+        "runc_runtimes": _containerd_settings.runc_runtimes(plain, version),
     }
 
 

@@ -24,8 +24,9 @@ description:
     for example C(SystemdCgroup)), and adds its directory glob to C(imports) in config.toml, as upstream.
     containerd before 2.1 replaces an imported plugin section whole, hence the copy. The drop-in is
     regenerated from config.toml on every run, so edits of the CRI section in config.toml
-    (M(homelab.nvidia_gpu.containerd_config)) reach the drop-in on the next run of this module; run
-    containerd_config before this module so that one run is enough.
+    (M(homelab.nvidia_gpu.containerd_config)) reach the drop-in on the next run of this module. With
+    O(drop_in_path=) (empty, what the C(nvidia_container_toolkit) role passes by default) there is no copy
+    and no order between the two.
   - config.toml is edited with tomlkit, so its comments, layout and unrelated tables survive (upstream
     rewrites the file and drops every comment).
   - A version-1 containerd config (a non-empty config.toml without C(version)) is configured in place in
@@ -134,7 +135,9 @@ options:
     description:
       - The drop-in file (containerd and cri-o; ignored for docker). Default
         C(/etc/containerd/conf.d/99-nvidia.toml) or C(/etc/crio/crio.conf.d/99-nvidia.toml).
-      - An empty string edits O(config_path) in place instead.
+      - An empty string edits O(config_path) in place instead (containerd - a drop-in this module wrote on an
+        earlier run, C(conf.d/99-nvidia.toml) beside O(config_path), is then removed with the C(imports) entry it
+        added, since its copy of the CRI section would shadow config.toml's).
     type: str
   config_version:
     description:

@@ -50,7 +50,7 @@ def test_no_containerd_installed(run_module, tmp_path, monkeypatch):
     assert not failed and facts["installed"] is False and facts["version"] is None
     assert facts["config"] == {"path": str(tmp_path / "config.toml"), "exists": False, "empty": True,
                                "declared_version": None, "version": 2, "cri_plugin": "io.containerd.grpc.v1.cri",
-                               "disabled_plugins": []}
+                               "disabled_plugins": [], "runc_runtimes": []}
 
 
 def test_disabled_plugins_and_errors(run_module, tmp_path):

@@ -166,3 +166,35 @@ def test_cdi_generate_without_binary_fails_clearly(run, tmp_path):
     failed, result = run({"command": "cdi_generate", "nvidia_ctk_path": str(tmp_path / "nope"),
                           "cdi_output": str(tmp_path / "n.yaml")})
     assert failed and "nvidia-ctk not found" in result["msg"] and "nvidia-container-toolkit-base" in result["msg"]
+
+
+def test_in_place_takes_over_from_an_earlier_drop_in(run, tmp_path, containerd):
+    """One owner: switching to drop_in_path '' moves the runtime into config.toml, and the drop-in an earlier
+    run wrote (which would shadow config.toml's CRI section with a stale copy) goes, with the import it added."""
+    original = Path(containerd["config_path"]).read_text()
+    run(containerd)
+    assert "imports" in Path(containerd["config_path"]).read_text()
+    failed, result = run(dict(containerd, drop_in_path=""))
+    assert not failed and result["changed"] and result["mode"] == "in-place"
+    assert result["files"] == [containerd["config_path"], containerd["drop_in_path"]]  # runtime first, then removal
+    assert not os.path.exists(containerd["drop_in_path"])
+    text = Path(containerd["config_path"]).read_text()
+    assert text.startswith("# ours\n") and "imports" not in text
+    cri = tomllib.loads(text)["plugins"]["io.containerd.grpc.v1.cri"]
+    assert cri["containerd"]["runtimes"]["nvidia"]["options"]["BinaryName"] == "/usr/bin/nvidia-container-runtime"
+    assert cri["sandbox_image"] == "p:1"
+    assert any("earlier run wrote" in w for w in result.get("warnings", []))
+    failed, again = run(dict(containerd, drop_in_path=""))
+    assert not failed and not again["changed"]
+    failed, gone = run(dict(containerd, drop_in_path="", state="absent"))
+    assert not failed and gone["changed"]
+    assert tomllib.loads(Path(containerd["config_path"]).read_text()) == tomllib.loads(original)
+
+
+def test_in_place_leaves_a_foreign_drop_in_alone(run, tmp_path, containerd):
+    foreign = tmp_path / "conf.d" / "99-nvidia.toml"
+    foreign.parent.mkdir()
+    foreign.write_text("# someone else's\nversion = 2\n")
+    failed, result = run(dict(containerd, drop_in_path=""))
+    assert not failed and result["files"] == [containerd["config_path"]]
+    assert foreign.read_text() == "# someone else's\nversion = 2\n"

@@ -1,0 +1,69 @@
+# Copyright (c) homelab.nvidia_gpu contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+name: containerd_settings
+short_description: The settings the container_runtime role gives containerd's config.toml
+version_added: 0.1.0
+author:
+  - homelab.nvidia_gpu maintainers (@homelab)
+description:
+  - Key names follow the file's config version (1, 2 or 3) - runc's C(runtime_type), C(SystemdCgroup) on runc and
+    on every other runtime of type C(io.containerd.runc.v2) in the file (the C(nvidia) runtime included, so the
+    runtime and toolkit roles reach the same file in either order), the sandbox image, the CRI plugin taken out of
+    C(disabled_plugins), and the C(version) an existing empty file needs. Pure Python in
+    C(plugins/module_utils/_containerd_settings.py).
+options:
+  _input:
+    description: The C(config) facts of M(homelab.nvidia_gpu.containerd_facts).
+    type: dict
+    required: true
+  systemd_cgroup:
+    description: C(SystemdCgroup) for the runc-shim runtimes.
+    type: bool
+    required: true
+  sandbox_image:
+    description: The sandbox (pause) image; empty leaves containerd's own.
+    type: str
+    default: ""
+  cri:
+    description: Switch the CRI plugin on when C(disabled_plugins) names it.
+    type: bool
+    default: true
+  extra:
+    description: The user's own settings; they win.
+    type: dict
+    default: {}
+"""
+
+EXAMPLES = r"""
+- name: Containerd's config.toml is set for Kubernetes
+  homelab.nvidia_gpu.containerd_config:
+    settings: "{{ ansible_facts.containerd.config | homelab.nvidia_gpu.containerd_settings(true) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: Dotted keys and values for M(homelab.nvidia_gpu.containerd_config)'s O(settings).
+  type: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _containerd_settings
+
+
+def containerd_settings(config, systemd_cgroup, sandbox_image="", cri=True, extra=None) -> dict:
+    try:
+        return _containerd_settings.settings(dict(config or {}), boolean(systemd_cgroup, strict=True),
+                                             str(sandbox_image or ""), boolean(cri, strict=True), dict(extra or {}))
+    except (ValueError, TypeError) as exc:
+        raise AnsibleFilterError(f"containerd_settings: {exc}") from exc
+
+
+class FilterModule:
+    def filters(self):
+        return {"containerd_settings": containerd_settings}
