@@ -17,7 +17,9 @@ description:
     (a checksum fetched from the same server proves nothing a tampered server could not change too), and so are
     md5 and sha1.
   - The URL must be V(https://); V(http://) only when O(allow_http) is true (a local mirror; the inline digest
-    still checks the file).
+    still checks the file). Its file name must be C(NVIDIA-Linux-<arch>-<version>.run), which names the version.
+  - The same plugin file has C(nvidia_driver_runfile_version) - the version in that file name (the same function
+    the GPU plan reads the runfile's branch with), or an empty string.
 options:
   _input:
     description: The runfile URL.
@@ -53,6 +55,8 @@ _value:
 
 import re
 
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu_plan import runfile_version
+
 _DIGEST_HEX = {"sha256": 64, "sha512": 128}
 _WEAK = ("md5", "sha1", "sha224")
 
@@ -70,6 +74,9 @@ def nvidia_driver_runfile_problems(url, checksum, allow_http=False) -> list[str]
                         "true for a local mirror (the inline digest still checks the file).")
     elif scheme not in ("https", "http"):
         problems.append(f"nvidia_driver_runfile_url {url} is not an https URL.")
+    if url and not runfile_version(url):
+        problems.append(f"nvidia_driver_runfile_url {url} does not end in NVIDIA-Linux-<arch>-<version>.run, the name "
+                        "the driver's version is read from.")
 
     algo, _sep, value = checksum.partition(":")
     algo = algo.strip().lower()
@@ -89,6 +96,12 @@ def nvidia_driver_runfile_problems(url, checksum, allow_http=False) -> list[str]
     return problems
 
 
+def nvidia_driver_runfile_version(url) -> str:
+    """The version in NVIDIA-Linux-<arch>-<version>.run at the end of the URL, else ''."""
+    return runfile_version(str(url or "").strip()) or ""
+
+
 class FilterModule:
     def filters(self):
-        return {"nvidia_driver_runfile_problems": nvidia_driver_runfile_problems}
+        return {"nvidia_driver_runfile_problems": nvidia_driver_runfile_problems,
+                "nvidia_driver_runfile_version": nvidia_driver_runfile_version}

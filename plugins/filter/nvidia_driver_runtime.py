@@ -15,7 +15,9 @@ description:
     in a container or without a GPU).
   - The same plugin file has C(nvidia_driver_runtime_skip) (why the module is not loaded and nvidia-smi not run
     here, or an empty string), C(nvidia_driver_smi_facts) (the fact C(nvidia_driver_smi) from nvidia-smi's output)
-    and C(nvidia_driver_in_container). Pure Python in C(plugins/module_utils/_nvidia_driver_runtime.py).
+    C(nvidia_driver_in_container), C(nvidia_driver_dkms_missing) (the kernels whose registered C(dkms status)
+    result does not say installed) and C(nvidia_driver_dkms_failure) (why, from the C(dkms install) results and
+    the make.log tails). Pure Python in C(plugins/module_utils/_nvidia_driver_runtime.py).
 options:
   _input:
     description: A dict of the named arguments of the function (see the module_utils file).
@@ -63,4 +65,6 @@ class FilterModule:
             "nvidia_driver_runtime_skip": lambda args: _call(runtime.runtime_skip, args),
             "nvidia_driver_smi_facts": lambda args: _call(runtime.smi_facts, args),
             "nvidia_driver_in_container": lambda args: _call(runtime.in_container, args),
+            "nvidia_driver_dkms_missing": runtime.dkms_missing,
+            "nvidia_driver_dkms_failure": lambda args: _call(runtime.dkms_failure, args),
         }

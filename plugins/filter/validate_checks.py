@@ -17,9 +17,12 @@ description:
     through the nvidia runtime, the GPU checks listed as not run.
   - The same plugin file has C(validate_check_results) (a plan plus the registered command results give
     C({check, result, detail}) with result V(passed), V(FAILED) or V(not run)), C(validate_tools)
-    (C(tool=path) lines to a dict), C(validate_ctr_image) (an image name as containerd wants it) and
-    C(upgrade_gpu_containers) (the short ids of GPU containers among C(docker inspect) lines) and
-    C(validate_report) (the GPU inventory report as Markdown, from C(hostvars), the hosts and the time).
+    (C(tool=path) lines to a dict), C(validate_ctr_image) (an image name as containerd wants it),
+    C(upgrade_gpu_containers) (the short ids of GPU containers among C(docker inspect) lines),
+    C(validate_node_result) (the fact C(validate_node) - driver and CUDA version, why no GPU, a headline - from
+    the checked results and the registered C(nvidia-smi) and C(modinfo) results), C(validate_refused_node) (the
+    same for a node whose plan refused the GPU stack, from the refusals) and C(validate_report) (the
+    GPU inventory report as Markdown, from C(hostvars), the hosts and the time).
 options:
   _input:
     description: >-
@@ -63,6 +66,16 @@ def validate_check_plan(node: dict) -> list:
         raise AnsibleFilterError(f"validate_check_plan: the node needs {exc}") from exc
 
 
+def validate_node_result(checks_done, gpu_present, smi_query=None, smi=None, modinfo=None, smi_installed=True,
+                         simulated=False, host="") -> dict:
+    try:
+        return checks.node_result(boolean(gpu_present, strict=False), dict(smi_query or {}), dict(smi or {}),
+                                  list(modinfo or []), boolean(smi_installed, strict=False),
+                                  boolean(simulated, strict=False), list(checks_done), str(host))
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise AnsibleFilterError(f"validate_node_result: {exc}") from exc
+
+
 def validate_report(hostvars, hosts, written) -> str:
     try:
         return _validate_report.report(hostvars, hosts, str(written))
@@ -79,4 +92,6 @@ class FilterModule:
             "validate_ctr_image": checks.ctr_image_ref,
             "upgrade_gpu_containers": checks.gpu_containers,
             "validate_report": validate_report,
+            "validate_node_result": validate_node_result,
+            "validate_refused_node": checks.refused_node,
         }

@@ -6,7 +6,7 @@ loaded here, and what nvidia-smi said (pure)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 # Containers share the host's kernel: never load modules, reboot or run nvidia-smi there.
 CONTAINER_TYPES = ("docker", "podman", "container", "containerd", "lxc", "systemd-nspawn", "openvz", "wsl")
@@ -61,3 +61,27 @@ def smi_facts(query_lines: Sequence[str] | None, smi_stdout: str | None, skip_re
     cuda = re.search(r"CUDA Version:\s*([0-9.]+)", smi_stdout or "")
     return {"ran": True, "reason": None, "gpu_names": names, "driver_version": driver,
             "cuda_version": cuda.group(1) if cuda else None}
+
+
+_DKMS_INSTALLED = re.compile(r":\s*installed")
+
+
+def dkms_missing(results: Sequence[Mapping] | None) -> list[str]:
+    """The kernels whose registered `dkms status -k` result does not say installed (skipped results left out)."""
+    return [str(r.get("item")) for r in results or []
+            if not r.get("skipped") and not _DKMS_INSTALLED.search(str(r.get("stdout") or ""))]
+
+
+def dkms_failure(*, name: str, version: str, kernels: Sequence[str], missing: Sequence[str],
+                 installs: Sequence[Mapping] | None = None, make_logs: Sequence[Mapping] | None = None) -> str:
+    """Why the DKMS module is missing: each failed `dkms install` and the tail of each make.log, in words."""
+    lines = [f"DKMS has no installed {name}/{version} for {', '.join(missing)} (targets: {', '.join(kernels)})."]
+    for run in installs or []:
+        if run.get("item") in missing:
+            said = [line for line in list(run.get("stderr_lines") or []) + list(run.get("stdout_lines") or []) if line]
+            lines.append(f"dkms install -k {run.get('item')} (rc {run.get('rc', '?')}): {said[-1] if said else ''}")
+    for log in make_logs or []:
+        kernel = log.get("item")
+        lines.append(str(log.get("stdout") or "")
+                     or f"(no make.log: were the headers of {kernel} installed? /lib/modules/{kernel}/build)")
+    return "\n".join(lines)

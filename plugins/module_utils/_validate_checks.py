@@ -132,3 +132,42 @@ def check_results(plan: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str,
         detail = item.get("ok_detail", last) if ok else f"rc {'?' if rc is None else rc}: {last}"
         results.append({"check": item["check"], "result": "passed" if ok else "FAILED", "detail": detail})
     return results
+
+
+def refused_node(refusals: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """validate_node of a GPU node whose plan gave it the runtime only: nothing to check, and why."""
+    codes = ", ".join(str(r.get("code")) for r in refusals)
+    return {"gpu_present": False, "skipped": True, "driver_version": "not installed", "cuda_version": "",
+            "why_no_gpu": "the GPU verdict says it cannot work on this host",
+            "checks": [{"check": "GPU stack", "result": "not run",
+                        "detail": f"the verdict says the GPU cannot work on this host ({codes}); "
+                                  "site.yml installed the container runtime only"}]}
+
+
+def node_result(gpu_present: bool, smi_query: Mapping[str, Any], smi: Mapping[str, Any],
+                modinfo: Sequence[Mapping[str, Any]], smi_installed: bool, simulated: bool,
+                checks: list[dict[str, str]], host: str) -> dict[str, Any]:
+    """validate_node of one host from its registered command results: versions, why no GPU, a headline."""
+    modules = []
+    for run in modinfo:
+        version = str(run.get("stdout") or "").strip()
+        if run.get("rc") == 0 and version not in modules:
+            modules.append(version)
+    query_lines = [line for line in str(smi_query.get("stdout") or "").splitlines() if line.strip()]
+    if gpu_present and query_lines and len(query_lines[0].split(",")) > 2:
+        driver = query_lines[0].split(",")[2].strip()
+    elif modules:
+        driver = ", ".join(modules) + " (installed, not loaded)"
+    else:
+        driver = "not installed"
+    cuda = re.search(r"CUDA Version: *([0-9.]+)", str(smi.get("stdout") or ""))
+    why = ""
+    if not gpu_present:
+        said = f"{smi_query.get('stdout') or ''} {smi_query.get('stderr') or ''}".strip()
+        why = (("its GPU is simulated (an lspci dump, nvidia_gpu_host.simulated); " if simulated else "")
+               + (f"nvidia-smi: {truncate(said)}" if smi_installed else "nvidia-smi is not installed"))
+    result = {"gpu_present": gpu_present, "driver_version": driver, "cuda_version": cuda.group(1) if cuda else "",
+              "why_no_gpu": why, "checks": checks}
+    result["headline"] = (f"{host}: GPU present, driver {driver}, CUDA {result['cuda_version']}" if gpu_present else
+                          f"{host}: NO GPU PRESENT ({why}); checked instead what can be checked without one")
+    return result

@@ -45,7 +45,8 @@ def test_http_only_with_the_mirror_allowance():
     assert PROBLEMS(url, SHA256, allow_http=True) == []
 
 
-@pytest.mark.parametrize("url", ["ftp://mirror.lab/x.run", "file:///root/x.run", "/root/x.run"])
+@pytest.mark.parametrize("url", [f"{base}/NVIDIA-Linux-x86_64-580.95.05.run"
+                                 for base in ("ftp://mirror.lab", "file:///root", "/root")])
 def test_other_schemes_are_refused(url):
     [problem] = PROBLEMS(url, SHA256, allow_http=True)
     assert "is not an https URL" in problem
@@ -63,3 +64,23 @@ def test_role_preflight_uses_the_filter_and_no_checksum_url_is_documented():
     options = specs["argument_specs"]["main"]["options"]
     assert options["nvidia_driver_runfile_allow_http"]["default"] is False
     assert "URL of a checksum file" not in " ".join(options["nvidia_driver_runfile_checksum"]["description"])
+
+
+VERSION = FilterModule().filters()["nvidia_driver_runfile_version"]
+
+
+@pytest.mark.parametrize(("url", "version"), [
+    (URL, "580.95.05"),
+    ("/srv/NVIDIA-Linux-aarch64-590.48.01.run", "590.48.01"),
+    ("https://mirror/x/driver.run", ""),
+    ("https://mirror/NVIDIA-Linux-x86_64-580.run.sha256", ""),
+    ("", ""),
+    (None, ""),
+])
+def test_version_is_read_from_the_file_name_once(url, version):
+    assert VERSION(url) == version
+
+
+def test_a_url_without_the_runfile_name_is_refused():
+    problems = PROBLEMS("https://mirror/x/driver.run", SHA256)
+    assert len(problems) == 1 and "NVIDIA-Linux-<arch>-<version>.run" in problems[0], problems

@@ -78,3 +78,29 @@ def test_bad_input():
         F["nvidia_driver_reboot_reasons"]("x")
     with pytest.raises(AnsibleFilterError, match="reboot_reasons"):
         F["nvidia_driver_reboot_reasons"]({"kernel": "x"})
+
+
+def test_dkms_missing_reads_status_and_drops_skipped_results():
+    missing = FilterModule().filters()["nvidia_driver_dkms_missing"]
+    results = [{"item": "6.1.0-27-amd64", "stdout": "nvidia-current/535.216.01, 6.1.0-27-amd64, x86_64: installed"},
+               {"item": "6.1.0-28-amd64", "stdout": "nvidia-current/535.216.01, 6.1.0-28-amd64, x86_64: built"},
+               {"item": "6.1.0-29-amd64", "stdout": ""},
+               {"item": "6.1.0-30-amd64", "skipped": True}]  # check mode: the recheck does not run
+    assert missing(results) == ["6.1.0-28-amd64", "6.1.0-29-amd64"]
+    assert missing(None) == [] and missing([]) == []
+
+
+def test_dkms_failure_names_each_kernel_its_install_error_and_make_log():
+    failure = FilterModule().filters()["nvidia_driver_dkms_failure"]
+    text = failure({"name": "nvidia", "version": "580.95.05", "kernels": ["k1", "k2"], "missing": ["k2"],
+                    "installs": [{"item": "k1", "rc": 0, "stdout_lines": ["ok"], "stderr_lines": []},
+                                 {"item": "k2", "rc": 10, "stdout_lines": ["Building", ""],
+                                  "stderr_lines": ["Error! Bad return status for module build"]}],
+                    "make_logs": [{"item": "k2", "stdout": ""}]})
+    lines = text.split("\n")
+    assert lines[0] == "DKMS has no installed nvidia/580.95.05 for k2 (targets: k1, k2)."
+    assert lines[1] == "dkms install -k k2 (rc 10): Building"
+    assert lines[2] == "(no make.log: were the headers of k2 installed? /lib/modules/k2/build)"
+    assert len(lines) == 3
+    with pytest.raises(AnsibleFilterError, match="dkms_failure"):
+        failure({"name": "nvidia"})

@@ -133,3 +133,46 @@ def test_gpu_containers_of_upgrade_driver():
     ]
     assert checks.gpu_containers(lines) == ["aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc"]
     assert FilterModule().filters()["upgrade_gpu_containers"]([]) == []
+
+
+NODE_RESULT = FilterModule().filters()["validate_node_result"]
+SMI_TABLE = "| NVIDIA-SMI 580.95.05    Driver Version: 580.95.05    CUDA Version: 13.0     |"
+
+
+def test_node_result_with_a_gpu():
+    query = {"rc": 0, "stdout": "0, Tesla P10, 580.95.05, 00000000:01:00.0\n"}
+    done = [{"check": "nvidia-smi on the host", "result": "passed", "detail": ""}]
+    node = NODE_RESULT(done, True, query, {"rc": 0, "stdout": SMI_TABLE}, [], True, False, "gpu1")
+    assert node["driver_version"] == "580.95.05" and node["cuda_version"] == "13.0" and node["why_no_gpu"] == ""
+    assert node["checks"] == done and node["headline"] == "gpu1: GPU present, driver 580.95.05, CUDA 13.0"
+
+
+def test_node_result_without_a_gpu_says_why_and_what_is_installed():
+    modinfo = [{"rc": 0, "stdout": "580.95.05\n"}, {"rc": 0, "stdout": "580.95.05"}, {"rc": 1, "stdout": ""},
+               {"skipped": True}]
+    query = {"rc": 9, "stdout": "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.",
+             "stderr": "x " * 100}
+    node = NODE_RESULT([], False, query, {"skipped": True}, modinfo, True, True, "lab")
+    assert node["driver_version"] == "580.95.05 (installed, not loaded)" and node["cuda_version"] == ""
+    assert node["why_no_gpu"].startswith("its GPU is simulated (an lspci dump, nvidia_gpu_host.simulated); "
+                                         "nvidia-smi: ")
+    assert node["why_no_gpu"].endswith("...") and len(node["why_no_gpu"]) < 260
+    assert node["headline"].startswith("lab: NO GPU PRESENT (its GPU is simulated")
+
+
+def test_node_result_with_nothing_installed():
+    node = NODE_RESULT([], False, {"skipped": True}, None, None, False, False, "bare")
+    assert node["driver_version"] == "not installed" and node["why_no_gpu"] == "nvidia-smi is not installed"
+
+
+def test_node_result_refuses_bad_input():
+    with pytest.raises(AnsibleFilterError, match="validate_node_result"):
+        NODE_RESULT(5, True)
+
+
+def test_refused_node_names_the_refusal_codes():
+    node = FilterModule().filters()["validate_refused_node"]([{"code": "pi5_broadcom_bridge"}, {"code": "x"}])
+    assert node["skipped"] and not node["gpu_present"] and node["driver_version"] == "not installed"
+    assert node["checks"] == [{"check": "GPU stack", "result": "not run",
+                               "detail": "the verdict says the GPU cannot work on this host (pi5_broadcom_bridge, x); "
+                                         "site.yml installed the container runtime only"}]

@@ -1,0 +1,68 @@
+# Copyright (c) homelab.nvidia_gpu contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+name: apt_policy
+short_description: Read the output of C(apt-cache policy P1 P2 ...) as data
+version_added: 0.1.0
+author:
+  - homelab.nvidia_gpu maintainers (@homelab)
+description:
+  - Returns C({package - {installed, candidate, versions}}) - the installed version (empty when none), apt's
+    candidate (after pins and priorities; V((none)) when apt has none) and every version the sources know, for
+    each package in the output and each name in O(packages) (unknown ones with no version).
+  - The same plugin file has C(apt_upstream_version) - the upstream part of a Debian version, without epoch and
+    Debian revision. Pure Python in C(plugins/module_utils/_apt_policy.py).
+options:
+  _input:
+    description: The standard output of C(apt-cache policy).
+    type: str
+    required: true
+  packages:
+    description: Names that must be in the result.
+    type: list
+    elements: str
+    default: []
+  field:
+    description: Return only this field per package (C({package - value})), for example V(candidate).
+    type: str
+    choices: [installed, candidate, versions]
+"""
+
+EXAMPLES = r"""
+- name: Apt's view of the toolkit packages is read
+  ansible.builtin.command:
+    argv: [apt-cache, policy, --, nvidia-container-toolkit, libnvidia-container1]
+  register: __policy
+  changed_when: false
+
+- name: Candidate of the toolkit
+  ansible.builtin.debug:
+    msg: "{{ (__policy.stdout | homelab.nvidia_gpu.apt_policy)['nvidia-container-toolkit'].candidate }}"
+"""
+
+RETURN = r"""
+_value:
+  description: Per package C(installed) (str), C(candidate) (str) and C(versions) (list of str, apt's order).
+  type: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _apt_policy
+
+
+def apt_policy(text, packages=None, field=None) -> dict:
+    if not isinstance(text, str):
+        raise AnsibleFilterError(f"apt_policy: the input must be apt-cache policy's output, not {text!r}")
+    if field not in (None, "installed", "candidate", "versions"):
+        raise AnsibleFilterError(f"apt_policy: field must be installed, candidate or versions, not {field!r}")
+    parsed = _apt_policy.parse(text, [str(name) for name in packages or []])
+    return {name: entry[field] for name, entry in parsed.items()} if field else parsed
+
+
+class FilterModule:
+    def filters(self):
+        return {"apt_policy": apt_policy, "apt_upstream_version": _apt_policy.upstream_version}

@@ -1,0 +1,67 @@
+# Copyright (c) homelab.nvidia_gpu contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+name: nvidia_repo_target
+short_description: The NVIDIA CUDA tree, its signing key and the Debian architecture for a host (the repo map)
+version_added: 0.1.0
+author:
+  - homelab.nvidia_gpu maintainers (@homelab)
+description:
+  - Debian 12/13 and Ubuntu 22.04/24.04 on C(x86_64) or C(aarch64); C(aarch64) always gets the C(sbsa) tree (discrete
+    GPUs), never the Jetson C(arm64) one; Raspberry Pi OS's C(Raspbian) counts as Debian. Returns C(tree) (for example
+    V(debian12/sbsa), empty when the CUDA repo is off or unknown), C(key_file), C(key_fingerprint), C(deb_arch) and
+    C(problem), the sentence that names the host and every supported combination when there is no tree.
+  - The map lives only in C(plugins/module_utils/_nvidia_repo.py).
+options:
+  _input:
+    description: The distribution as Ansible names it (C(ansible_facts.distribution)).
+    type: str
+    required: true
+  version:
+    description: C(ansible_facts.distribution_version).
+    type: str
+    required: true
+  architecture:
+    description: C(ansible_facts.architecture).
+    type: str
+    required: true
+  cuda:
+    description: The CUDA repo is wanted (a missing tree is a problem).
+    type: bool
+    default: true
+  toolkit:
+    description: The Container Toolkit repo is wanted (a missing Debian arch is a problem).
+    type: bool
+    default: true
+"""
+
+EXAMPLES = r"""
+- name: CUDA tree of this host
+  ansible.builtin.debug:
+    msg: >-
+      {{ (ansible_facts.distribution | homelab.nvidia_gpu.nvidia_repo_target(ansible_facts.distribution_version,
+          ansible_facts.architecture)).tree }}
+"""
+
+RETURN = r"""
+_value:
+  description: C(tree), C(key_file), C(key_fingerprint), C(deb_arch), C(problem).
+  type: dict
+"""
+
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _nvidia_repo
+
+
+def nvidia_repo_target(distribution, version, architecture, cuda=True, toolkit=True) -> dict:
+    return _nvidia_repo.target(str(distribution), str(version), str(architecture),
+                               boolean(cuda, strict=False), boolean(toolkit, strict=False))
+
+
+class FilterModule:
+    def filters(self):
+        return {"nvidia_repo_target": nvidia_repo_target}
