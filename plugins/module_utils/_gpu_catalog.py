@@ -604,3 +604,18 @@ SUPPORTED_GPUS_JSON_PATHS: list[str] = [
     "/usr/share/nvidia-driver-assistant/supported-gpus/supported-gpus.json",
     "/usr/share/doc/NVIDIA_GLX-1.0/supported-gpus/supported-gpus.json",
 ]
+
+# PyTorch's CUDA wheel variants, newest CUDA first: the compute capabilities each build has kernels for
+# (a card runs a build that has its major version at the same or a lower minor: sm_60 code runs on sm_61).
+# Sources: pytorch/pytorch RELEASE.md (support matrix), the v2.8.0 release notes, pytorch/pytorch#172352
+# (cu128 without 7.0 from 2.11), #157517 (CUDA 13 drops Maxwell, Pascal, Volta) and #190385 (cu126 proposed
+# for removal in 2.15, so Pascal's last torch would be 2.14.x); ../shared/reference/upstream-facts.md.
+TORCH_WHEELS: tuple[dict, ...] = (
+    {"variant": "cu130", "cuda": "13.0", "arches": ("7.5", "8.0", "8.6", "8.9", "9.0", "10.0", "12.0"),
+     "source": "pytorch/pytorch RELEASE.md: CUDA 13.0 builds for sm_75 and newer"},
+    {"variant": "cu128", "cuda": "12.8", "arches": ("7.5", "8.0", "8.6", "9.0", "10.0", "12.0"),
+     "source": "pytorch/pytorch v2.8.0 release notes; #172352: sm_70 dropped from cu128 in 2.11"},
+    {"variant": "cu126", "cuda": "12.6", "arches": ("5.0", "6.0", "7.0", "7.5", "8.0", "8.6", "9.0"),
+     "source": "pytorch/pytorch RELEASE.md: the only variant with Maxwell and Pascal kernels"},
+)
+TORCH_INDEX = "https://download.pytorch.org/whl"  # <index>/<variant>, and <index>/cpu

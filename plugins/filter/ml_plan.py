@@ -1,0 +1,66 @@
+# Copyright (c) homelab.nvidia_gpu contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+name: ml_plan
+short_description: The ML layer's choices for a host - CUDA toolkit, cuDNN and PyTorch wheel variant - from its GPU plan
+version_added: 0.1.0
+author:
+  - homelab.nvidia_gpu maintainers (@homelab)
+description:
+  - Reads the host's C(nvidia_gpu_plan) (P(homelab.nvidia_gpu.gpu_plan#role)) and never judges the hardware again.
+  - The toolkit - the newest release within the plan's CUDA range (the cards' ceiling and the driver branch's), from
+    the versions apt offers when given; a pin outside that range is refused with the range and its reason. Debian's
+    C(nvidia-cuda-toolkit) as a second source (11.8 in bookworm, 12.4 in trixie).
+  - cuDNN 9 for the toolkit's major version from NVIDIA's CUDA repo (C(cudnn9-cuda-<major>)); refused with Debian's
+    toolkit (Debian's C(nvidia-cudnn) downloads while it installs).
+  - PyTorch - the newest CUDA wheel variant with kernels for every card (the arch lists of the GPU catalog, with their
+    sources) whose CUDA the driver runs - C(cu126) for Maxwell, Pascal and Volta; CPU wheels where the plan gives
+    the host no GPU stack or no card is known.
+  - Pure Python in C(plugins/module_utils/_ml_plan.py).
+options:
+  _input:
+    description: The host's C(nvidia_gpu_plan).
+    type: dict
+    required: true
+  choices:
+    description:
+      - C(toolkit_source) (V(cuda_repo) or V(debian)), C(toolkit_version) (V(auto) or C(12.6)), C(release) (the
+        Debian codename), C(available) (toolkit versions apt offers), C(cudnn) (bool), C(torch_variant) (V(auto),
+        V(cpu), V(cu126), V(cu128), V(cu130)), C(torch_index) (the wheel index base URL, a mirror's too).
+    type: dict
+    default: {}
+"""
+
+EXAMPLES = r"""
+- name: The ML choices of this host are known
+  ansible.builtin.set_fact:
+    ml: "{{ nvidia_gpu_plan | homelab.nvidia_gpu.ml_plan({'toolkit_version': 'auto'}) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: C(toolkit), C(cudnn), C(torch) (each with its reason or C(refused) sentence), C(nvcc_flags), C(refusals),
+    C(summary).
+  type: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _ml_plan
+
+
+def ml_plan(plan, choices=None) -> dict:
+    if not isinstance(plan, dict):
+        raise AnsibleFilterError(f"ml_plan: the input must be the host's nvidia_gpu_plan, not {plan!r}")
+    try:
+        return _ml_plan.ml_plan(plan, dict(choices or {}))
+    except (_ml_plan.MlPlanError, TypeError, ValueError) as exc:
+        raise AnsibleFilterError(f"ml_plan: {exc}") from exc
+
+
+class FilterModule:
+    def filters(self):
+        return {"ml_plan": ml_plan}

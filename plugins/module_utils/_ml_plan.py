@@ -1,0 +1,187 @@
+# Copyright (c) homelab.nvidia_gpu contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The ML layer's choices from the host's GPU plan (pure): CUDA toolkit, cuDNN, PyTorch wheel variant.
+
+Built on the GPU plan (``_gpu_plan.host_plan``): its kind, CUDA range (the cards' ceiling and the driver
+branch's) and compute capabilities. Nothing here judges the hardware again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_catalog as catalog
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu_plan import DRIVER_CUDA_MAX, version_key
+
+TOOLKIT_SOURCES = ("cuda_repo", "debian")
+# Debian's own nvidia-cuda-toolkit per release (non-free; contrib/non-free-firmware for its dependencies).
+DEBIAN_TOOLKIT = {"bookworm": "11.8", "trixie": "12.4"}
+# Toolkit releases known to the collection (those of the driver table), used when apt's list is not given.
+KNOWN_TOOLKITS = tuple(sorted(set(DRIVER_CUDA_MAX.values()) | {"12.0", "12.1"}, key=version_key))
+
+
+class MlPlanError(ValueError):
+    """Bad choices (a pin that is not a version, an unknown source or variant)."""
+
+
+def _cc(value: Any) -> tuple[int, int] | None:
+    match = re.fullmatch(r"(\d+)\.(\d+)", str(value or ""))
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def wheel_serves(arches: Sequence[str], compute_capability: str) -> bool:
+    """A build runs on a card when it has code for the card's major version at the same or a lower minor."""
+    card = _cc(compute_capability)
+    if card is None:
+        return False
+    return any(a is not None and a[0] == card[0] and a[1] <= card[1] for a in map(_cc, arches))
+
+
+def _version(value: Any, what: str) -> str | None:
+    text = str(value if value is not None else "").strip().lower()
+    if text in ("", "auto"):
+        return None
+    if not re.fullmatch(r"\d+\.\d+", text):
+        raise MlPlanError(f"{what} must be 'auto' or a CUDA version such as 12.6, not {value!r}")
+    return text
+
+
+def _within(version: str, low: str | None, high: str | None) -> bool:
+    return (low is None or version_key(version) >= version_key(low)) and (
+        high is None or version_key(version) <= version_key(high))
+
+
+def toolkit_choice(plan: Mapping, source: str = "cuda_repo", pin: Any = "auto", release: str = "",
+                   available: Sequence[str] | None = None) -> dict:
+    """The CUDA toolkit for the host: newest available within the plan's CUDA range, or the user's pin.
+
+    ``available`` are the toolkit versions apt offers (``12.9`` for ``cuda-toolkit-12-9``); None means
+    the collection's own list. ``refused`` is a sentence when nothing fits; then ``version`` is None.
+    """
+    if source not in TOOLKIT_SOURCES:
+        raise MlPlanError(f"the toolkit source must be one of {', '.join(TOOLKIT_SOURCES)}, not {source!r}")
+    pinned = _version(pin, "the toolkit version")
+    cuda = plan.get("cuda") or {}
+    low, high = cuda.get("min"), cuda.get("max")
+    limit = f"CUDA {low or 'any'} to {high or 'the newest'} ({cuda.get('reason') or 'no limit is known'})"
+    out = {"source": source, "version": None, "packages": [], "reason": "", "refused": ""}
+    if plan.get("kind") != "gpu_stack":
+        out["reason"] = f"no toolkit: the host gets no GPU stack ({plan.get('reason') or plan.get('kind')})"
+        return out
+    if source == "debian":
+        shipped = DEBIAN_TOOLKIT.get(str(release))
+        if shipped is None:
+            out["refused"] = (f"Debian {release or '(unknown release)'} has no nvidia-cuda-toolkit this collection "
+                              f"knows ({', '.join(f'{k} {v}' for k, v in DEBIAN_TOOLKIT.items())}): use the CUDA repo.")
+        elif pinned and pinned != shipped:
+            out["refused"] = f"Debian {release} ships CUDA {shipped}, not the pinned {pinned}: use the CUDA repo."
+        elif not _within(shipped, low, high):
+            out["refused"] = f"Debian {release}'s CUDA {shipped} is outside what this host allows: {limit}."
+        else:
+            out.update(version=shipped, packages=["nvidia-cuda-toolkit"],
+                       reason=f"Debian {release}'s nvidia-cuda-toolkit {shipped}, within {limit}")
+        return out
+    if pinned:
+        if not _within(pinned, low, high):
+            out["refused"] = f"The pinned CUDA toolkit {pinned} is outside what this host allows: {limit}."
+            return out
+        if available is not None and pinned not in available:
+            out["refused"] = (f"The pinned CUDA toolkit {pinned} is not in the apt sources "
+                              f"(they offer {', '.join(available) or 'none'}).")
+            return out
+        chosen, why = pinned, f"pinned, within {limit}"
+    else:
+        fitting = sorted((v for v in (KNOWN_TOOLKITS if available is None else available) if _within(v, low, high)),
+                         key=version_key)
+        if not fitting:
+            out["refused"] = (f"No CUDA toolkit {'the apt sources offer' if available is not None else 'known'} "
+                              f"fits: {limit}; offered: {', '.join(available or KNOWN_TOOLKITS) or 'none'}.")
+            return out
+        chosen, why = fitting[-1], f"the newest within {limit}"
+    major, minor = chosen.split(".")
+    out.update(version=chosen, packages=[f"cuda-toolkit-{major}-{minor}"], reason=why)
+    return out
+
+
+def cudnn_choice(toolkit: Mapping, wanted: bool = True) -> dict:
+    """cuDNN 9 for the toolkit's major version, from the same repo (NVIDIA's cudnn9-cuda-<major>)."""
+    if not wanted:
+        return {"packages": [], "reason": "not wanted (cudnn is off)", "refused": ""}
+    if not toolkit.get("version"):
+        return {"packages": [], "reason": "no toolkit, no cuDNN", "refused": ""}
+    if toolkit.get("source") == "debian":
+        return {"packages": [], "reason": "", "refused": (
+            "Debian's nvidia-cudnn is an installer that downloads cuDNN while it installs (it fails offline): "
+            "take the toolkit from the CUDA repo for cuDNN, or turn cuDNN off.")}
+    major = str(toolkit["version"]).split(".", maxsplit=1)[0]
+    return {"packages": [f"cudnn9-cuda-{major}"], "reason": f"cuDNN 9 for CUDA {major} from the CUDA repo",
+            "refused": ""}
+
+
+def torch_choice(plan: Mapping, variant: str = "auto", index: str = catalog.TORCH_INDEX) -> dict:
+    """The PyTorch wheel variant: the newest CUDA build with kernels for every card whose CUDA the driver runs."""
+    index = str(index).rstrip("/")
+    known = [w["variant"] for w in catalog.TORCH_WHEELS]
+    if variant not in ("auto", "cpu", *known):
+        raise MlPlanError(f"the torch variant must be auto, cpu or one of {', '.join(known)}, not {variant!r}")
+    cuda = plan.get("cuda") or {}
+    ccs = list(cuda.get("compute_capabilities") or [])
+    driver_max = cuda.get("driver_max")
+    if variant == "cpu":
+        return {"variant": "cpu", "index_url": f"{index}/cpu", "cuda": None, "reason": "CPU wheels, as asked",
+                "refused": "", "source": ""}
+    if plan.get("kind") != "gpu_stack" or not ccs:
+        why = ("the GPU cannot work on this host (" + ", ".join(r.get("code", "?") for r in plan.get("refusals") or [])
+               + ")") if plan.get("refusals") else ("no NVIDIA GPU with a known compute capability" if not ccs
+                                                   else f"the host gets no GPU stack ({plan.get('kind')})")
+        if variant != "auto":
+            return {"variant": None, "index_url": None, "cuda": None, "reason": "",
+                    "refused": f"torch {variant} was asked for, but {why}: use cpu or auto.", "source": ""}
+        return {"variant": "cpu", "index_url": f"{index}/cpu", "cuda": None, "reason": f"CPU wheels: {why}",
+                "refused": "", "source": ""}
+    candidates = [w for w in catalog.TORCH_WHEELS if variant in ("auto", w["variant"])]
+    for wheel in candidates:
+        missing = [cc for cc in ccs if not wheel_serves(wheel["arches"], cc)]
+        too_new = driver_max is not None and version_key(wheel["cuda"]) > version_key(driver_max)
+        if not missing and not too_new:
+            return {"variant": wheel["variant"], "index_url": f"{index}/{wheel['variant']}", "cuda": wheel["cuda"],
+                    "reason": (f"the newest build with kernels for compute capability {', '.join(ccs)} whose CUDA "
+                               f"{wheel['cuda']} the driver runs (up to {driver_max or 'any'})"),
+                    "refused": "", "source": wheel["source"]}
+        if variant != "auto":
+            if missing:
+                why = (f"it has no kernels for compute capability {', '.join(missing)} "
+                       f"(it has {', '.join(wheel['arches'])})")
+            else:
+                why = f"its CUDA {wheel['cuda']} is newer than driver branch {plan.get('branch')} runs ({driver_max})"
+            return {"variant": None, "index_url": None, "cuda": None, "reason": "",
+                    "refused": f"torch {variant} cannot run here: {why}.", "source": wheel["source"]}
+    return {"variant": None, "index_url": None, "cuda": None, "reason": "", "source": "", "refused": (
+        f"No PyTorch CUDA build has kernels for compute capability {', '.join(ccs)} with a CUDA the driver runs "
+        f"({driver_max or 'any'}): use cpu.")}
+
+
+def nvcc_arch_flags(plan: Mapping) -> list[str]:
+    """-gencode flags for each card's compute capability (sm_61 on Pascal), for the toolkit's test build."""
+    flags = []
+    for cc in (plan.get("cuda") or {}).get("compute_capabilities") or []:
+        code = str(cc).replace(".", "")
+        flags.append(f"-gencode=arch=compute_{code},code=sm_{code}")
+    return flags
+
+
+def ml_plan(plan: Mapping, choices: Mapping | None = None) -> dict:
+    """Everything the ML roles install, with a reason each, and the host's summary line."""
+    choices = dict(choices or {})
+    toolkit = toolkit_choice(plan, choices.get("toolkit_source", "cuda_repo"), choices.get("toolkit_version", "auto"),
+                             choices.get("release", ""), choices.get("available"))
+    cudnn = cudnn_choice(toolkit, bool(choices.get("cudnn", True)))
+    torch = torch_choice(plan, choices.get("torch_variant", "auto"), choices.get("torch_index", catalog.TORCH_INDEX))
+    refusals = [part["refused"] for part in (toolkit, cudnn, torch) if part["refused"]]
+    summary = (f"toolkit {toolkit['version'] or 'none'} ({toolkit['reason'] or toolkit['refused']}); "
+               f"cuDNN {', '.join(cudnn['packages']) or 'none'} ({cudnn['reason'] or cudnn['refused']}); "
+               f"torch {torch['variant'] or 'none'} ({torch['reason'] or torch['refused']})")
+    return {"toolkit": toolkit, "cudnn": cudnn, "torch": torch, "nvcc_flags": nvcc_arch_flags(plan),
+            "refusals": refusals, "summary": summary}

@@ -1,0 +1,146 @@
+# Copyright (c) homelab.nvidia_gpu contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The ML layer's choices (module_utils._ml_plan) over real GPU plans: each catalog card the issue names is a case."""
+
+from __future__ import annotations
+
+import pytest
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_catalog, _gpu_plan, _gpu_verdict
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _ml_plan as ml
+
+PI5_BRIDGE = {"address": "0000:00:00.0", "vendor_id": "14e4", "device_id": "2712", "name": "BCM2712 PCIe Bridge"}
+TESLA_P4, TESLA_P10, V100, T4, RTX_3090, RTX_4090, H100, RTX_5090 = (
+    "1bb3", "1b39", "1db4", "1eb8", "2204", "2684", "2330", "2b85")
+
+
+def gpu_plan(device_ids, platform="generic", **choices):
+    gpus = [{"address": f"0000:0{i + 1}:00.0", "device_id": d, "driver": None, "link": {}}
+            for i, d in enumerate(device_ids)]
+    host = {"platform": platform, "page_size": 4096, "architecture": "x86_64", "simulated": False,
+            "host_bridges": [PI5_BRIDGE] if platform == "raspberry_pi_5" else []}
+    gpus, host = _gpu_verdict.judge(gpus, host)
+    return _gpu_plan.host_plan(gpus, host, dict({"gpu_node": True}, **choices), "node-1")
+
+
+def test_tesla_p10_gets_cuda_12_9_cudnn_for_12_and_cu126():
+    """The lab's x86 box: Pascal sm_61, driver 580 (runs 13.0) but the card stops at 12.9."""
+    result = ml.ml_plan(gpu_plan([TESLA_P10]))
+    assert result["toolkit"]["version"] == "12.9" and result["toolkit"]["packages"] == ["cuda-toolkit-12-9"]
+    assert "12.9" in result["toolkit"]["reason"] and "the GPUs allow CUDA 12.9 at most" in result["toolkit"]["reason"]
+    assert result["cudnn"]["packages"] == ["cudnn9-cuda-12"]
+    assert result["torch"]["variant"] == "cu126"
+    assert result["torch"]["index_url"] == "https://download.pytorch.org/whl/cu126"
+    assert result["nvcc_flags"] == ["-gencode=arch=compute_61,code=sm_61"]
+    assert result["refusals"] == [] and "torch cu126" in result["summary"]
+
+
+@pytest.mark.parametrize(("device", "toolkit", "variant"), [
+    (RTX_3090, "13.0", "cu130"),   # Ampere on 580: the current toolkit and index
+    (RTX_4090, "13.0", "cu130"),   # Ada 8.9: served by the 8.9 kernels of cu130
+    (T4, "13.0", "cu130"),         # Turing 7.5: still in CUDA 13
+    (V100, "12.9", "cu126"),       # Volta: CUDA 12.x only, and cu128 dropped sm_70 in 2.11
+    (TESLA_P4, "12.9", "cu126"),
+    (RTX_5090, "13.0", "cu130"),   # Blackwell 12.0
+])
+def test_catalog_cards_on_branch_580(device, toolkit, variant):
+    result = ml.ml_plan(gpu_plan([device], branch=580))
+    assert (result["toolkit"]["version"], result["torch"]["variant"]) == (toolkit, variant), result["summary"]
+
+
+def test_the_driver_branch_caps_the_wheel_and_the_toolkit():
+    """Ampere on branch 570 runs CUDA 12.8 at most: cu130 is too new for that driver, cu128 fits."""
+    result = ml.ml_plan(gpu_plan([RTX_3090], branch=570))
+    assert result["toolkit"]["version"] == "12.8"
+    assert result["torch"]["variant"] == "cu128" and "up to 12.8" in result["torch"]["reason"]
+
+
+def test_pi5_with_a_p4_gets_cpu_wheels_and_says_the_gpu_cannot_work():
+    plan = gpu_plan([TESLA_P4], platform="raspberry_pi_5")
+    assert plan["kind"] == "runtime_only"
+    result = ml.ml_plan(plan)
+    assert result["torch"]["variant"] == "cpu" and result["torch"]["index_url"].endswith("/cpu")
+    assert "the GPU cannot work on this host" in result["torch"]["reason"]
+    assert result["toolkit"]["version"] is None and "no GPU stack" in result["toolkit"]["reason"]
+    assert result["cudnn"]["packages"] == [] and result["refusals"] == []
+
+
+def test_no_gpu_gets_cpu_wheels():
+    result = ml.ml_plan(gpu_plan([], require_gpu=False))
+    assert result["torch"]["variant"] == "cpu" and "no NVIDIA GPU" in result["torch"]["reason"]
+
+
+def test_a_pin_beyond_the_card_or_driver_is_refused_with_the_limit():
+    result = ml.ml_plan(gpu_plan([TESLA_P10]), {"toolkit_version": "13.0"})
+    assert result["toolkit"]["version"] is None
+    assert result["refusals"] == [
+        "The pinned CUDA toolkit 13.0 is outside what this host allows: CUDA 8.0 to 12.9 "
+        "(the GPUs allow CUDA 12.9 at most; driver branch 580 runs up to 13.0)."]
+    assert ml.ml_plan(gpu_plan([TESLA_P10]), {"toolkit_version": "12.4"})["toolkit"]["version"] == "12.4"
+
+
+def test_newest_available_in_range_wins_and_a_pin_must_be_offered():
+    plan = gpu_plan([TESLA_P10])
+    assert ml.toolkit_choice(plan, available=["12.4", "12.6", "13.0"])["version"] == "12.6"
+    refused = ml.toolkit_choice(plan, pin="12.8", available=["12.4", "12.6"])
+    assert refused["version"] is None and "not in the apt sources (they offer 12.4, 12.6)" in refused["refused"]
+    none = ml.toolkit_choice(plan, available=["13.0", "13.1"])
+    assert none["version"] is None and none["refused"].startswith("No CUDA toolkit the apt sources offer fits")
+
+
+def test_debian_toolkit_by_release_and_no_debian_cudnn():
+    plan = gpu_plan([TESLA_P10])
+    trixie = ml.ml_plan(plan, {"toolkit_source": "debian", "release": "trixie"})
+    assert trixie["toolkit"]["version"] == "12.4" and trixie["toolkit"]["packages"] == ["nvidia-cuda-toolkit"]
+    assert "downloads cuDNN while it installs" in trixie["cudnn"]["refused"]
+    assert ml.ml_plan(plan, {"toolkit_source": "debian", "release": "trixie", "cudnn": False})["refusals"] == []
+    assert "ships CUDA 11.8, not the pinned 12.4" in ml.toolkit_choice(plan, "debian", "12.4", "bookworm")["refused"]
+    assert "has no nvidia-cuda-toolkit" in ml.toolkit_choice(plan, "debian", release="forky")["refused"]
+    # An Ada card needs CUDA 11.8 at least: bookworm's 11.8 fits, by the plan's minimum
+    assert ml.toolkit_choice(gpu_plan([RTX_4090]), "debian", release="bookworm")["version"] == "11.8"
+
+
+def test_a_torch_variant_that_cannot_serve_the_card_is_refused():
+    plan = gpu_plan([TESLA_P10])
+    cu128 = ml.torch_choice(plan, "cu128")
+    assert cu128["variant"] is None and "no kernels for compute capability 6.1" in cu128["refused"]
+    new = ml.torch_choice(gpu_plan([RTX_3090], branch=570), "cu130")
+    assert new["variant"] is None and "newer than driver branch 570 runs (12.8)" in new["refused"]
+    assert "use cpu or auto" in ml.torch_choice(gpu_plan([TESLA_P4], platform="raspberry_pi_5"), "cu126")["refused"]
+    assert ml.torch_choice(plan, "cpu")["variant"] == "cpu"
+    assert ml.torch_choice(plan, index="http://mirror.lab/whl/")["index_url"] == "http://mirror.lab/whl/cu126"
+
+
+def test_mixed_cards_need_a_build_for_every_one():
+    assert ml.torch_choice(gpu_plan([RTX_3090, TESLA_P10]))["variant"] == "cu126"
+
+
+def test_binary_compatibility_rule():
+    assert ml.wheel_serves(["6.0"], "6.1") and not ml.wheel_serves(["6.2"], "6.1")
+    assert not ml.wheel_serves(["7.5"], "8.0") and not ml.wheel_serves(["7.5"], "garbage")
+
+
+def test_every_wheel_variant_names_its_source():
+    assert all(w["source"] for w in _gpu_catalog.TORCH_WHEELS)
+    assert [w["variant"] for w in _gpu_catalog.TORCH_WHEELS] == ["cu130", "cu128", "cu126"]  # newest CUDA first
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: ml.toolkit_choice({}, source="conda"), "toolkit source"),
+    (lambda: ml.toolkit_choice({}, pin="twelve"), "toolkit version"),
+    (lambda: ml.torch_choice({}, "cu118"), "torch variant"),
+])
+def test_bad_choices_are_clear(call, message):
+    with pytest.raises(ml.MlPlanError, match=message):
+        call()
+
+
+def test_filter_wraps_errors():
+    from ansible.errors import AnsibleFilterError
+    from ansible_collections.homelab.nvidia_gpu.plugins.filter.ml_plan import FilterModule
+
+    ml_filter = FilterModule().filters()["ml_plan"]
+    assert ml_filter(gpu_plan([TESLA_P10]))["torch"]["variant"] == "cu126"
+    with pytest.raises(AnsibleFilterError, match="ml_plan: the torch variant"):
+        ml_filter(gpu_plan([TESLA_P10]), {"torch_variant": "rocm"})
+    with pytest.raises(AnsibleFilterError, match="nvidia_gpu_plan"):
+        ml_filter("x")
