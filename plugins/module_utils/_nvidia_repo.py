@@ -42,7 +42,8 @@ def target(distribution: str, version: str, architecture: str, cuda: bool = True
     """The CUDA tree, its key and the Debian arch for a host; ``problem`` says why there is none ('' when fine)."""
     distro = DISTRIBUTION_ALIASES.get(str(distribution), str(distribution))
     version = str(version)
-    release = CUDA_RELEASES.get(distro, {}).get(version.split(".", maxsplit=1)[0] if distro == "Debian" else version, {})
+    key = version.split(".", maxsplit=1)[0] if distro == "Debian" else version
+    release = CUDA_RELEASES.get(distro, {}).get(key, {})
     cuda_arch = CUDA_ARCHES.get(str(architecture), "")
     deb_arch = DEB_ARCHES.get(str(architecture), "")
     ok = (not cuda or (release and cuda_arch)) and (not toolkit or deb_arch)
