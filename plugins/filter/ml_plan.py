@@ -29,7 +29,8 @@ options:
   choices:
     description:
       - C(toolkit_source) (V(cuda_repo) or V(debian)), C(toolkit_version) (V(auto) or C(12.6)), C(release) (the
-        Debian codename), C(available) (toolkit versions apt offers), C(cudnn) (bool), C(torch_variant) (V(auto),
+        Debian codename), C(available) (toolkit versions apt offers) or C(apt_names) (the output lines of
+        C(apt-cache pkgnames cuda-toolkit-), read as versions), C(cudnn) (bool), C(torch_variant) (V(auto),
         V(cpu), V(cu126), V(cu128), V(cu130)), C(torch_index) (the wheel index base URL, a mirror's too).
     type: dict
     default: {}

@@ -53,6 +53,13 @@ def _within(version: str, low: str | None, high: str | None) -> bool:
         high is None or version_key(version) <= version_key(high))
 
 
+def toolkit_versions(package_names: Sequence[str]) -> list[str]:
+    """CUDA versions of the versioned toolkit packages apt knows (cuda-toolkit-12-9 -> 12.9), sorted."""
+    matches = (re.fullmatch(r"cuda-toolkit-(\d+)-(\d+)", str(name).strip()) for name in package_names)
+    found = {f"{m.group(1)}.{m.group(2)}" for m in matches if m}
+    return sorted(found, key=version_key)
+
+
 def toolkit_choice(plan: Mapping, source: str = "cuda_repo", pin: Any = "auto", release: str = "",
                    available: Sequence[str] | None = None) -> dict:
     """The CUDA toolkit for the host: newest available within the plan's CUDA range, or the user's pin.
@@ -133,9 +140,13 @@ def torch_choice(plan: Mapping, variant: str = "auto", index: str = catalog.TORC
         return {"variant": "cpu", "index_url": f"{index}/cpu", "cuda": None, "reason": "CPU wheels, as asked",
                 "refused": "", "source": ""}
     if plan.get("kind") != "gpu_stack" or not ccs:
-        why = ("the GPU cannot work on this host (" + ", ".join(r.get("code", "?") for r in plan.get("refusals") or [])
-               + ")") if plan.get("refusals") else ("no NVIDIA GPU with a known compute capability" if not ccs
-                                                   else f"the host gets no GPU stack ({plan.get('kind')})")
+        if plan.get("refusals"):
+            codes = ", ".join(r.get("code", "?") for r in plan["refusals"])
+            why = f"the GPU cannot work on this host ({codes})"
+        elif not ccs:
+            why = "no NVIDIA GPU with a known compute capability"
+        else:
+            why = f"the host gets no GPU stack ({plan.get('kind')})"
         if variant != "auto":
             return {"variant": None, "index_url": None, "cuda": None, "reason": "",
                     "refused": f"torch {variant} was asked for, but {why}: use cpu or auto.", "source": ""}
@@ -175,8 +186,11 @@ def nvcc_arch_flags(plan: Mapping) -> list[str]:
 def ml_plan(plan: Mapping, choices: Mapping | None = None) -> dict:
     """Everything the ML roles install, with a reason each, and the host's summary line."""
     choices = dict(choices or {})
+    available = choices.get("available")
+    if choices.get("apt_names") is not None:
+        available = toolkit_versions(choices["apt_names"])
     toolkit = toolkit_choice(plan, choices.get("toolkit_source", "cuda_repo"), choices.get("toolkit_version", "auto"),
-                             choices.get("release", ""), choices.get("available"))
+                             choices.get("release", ""), available)
     cudnn = cudnn_choice(toolkit, bool(choices.get("cudnn", True)))
     torch = torch_choice(plan, choices.get("torch_variant", "auto"), choices.get("torch_index", catalog.TORCH_INDEX))
     refusals = [part["refused"] for part in (toolkit, cudnn, torch) if part["refused"]]

@@ -20,6 +20,8 @@ declare -A BRANCH_VERSION=([570]=570.195.03 [580]=580.95.05 [590]=590.48.01)
 BRANCHES=(570 580 590)
 CUDA_DISTROS=(debian12 debian13 ubuntu2204 ubuntu2404)
 declare -A CUDA_DEB_ARCH=([x86_64]=amd64 [sbsa]=arm64)
+CUDA_TOOLKITS=(12.6 12.9 13.0)
+CUDNN_VERSION=9.10.2.21-1
 TOOLKIT_STABLE=(1.17.8-1 1.18.1-1)
 TOOLKIT_EXPERIMENTAL=(1.17.8-1 1.18.1-1 1.19.0~rc.1-1)
 PI_VERSION=1:6.12.47-1+rpt1~bookworm
@@ -189,6 +191,34 @@ PIN
   done
 done
 
+# --- CUDA toolkit and cuDNN stand-ins ---------------------------------------------------------
+# cuda-toolkit-X-Y installs under /usr/local/cuda-X.Y like NVIDIA's; its nvcc is a stand-in that checks
+# the -gencode flags and the -l libraries and builds an "executable" that only says so. cudnn9-cuda-N puts
+# cuDNN's version header and an empty libcudnn.so.9 where NVIDIA's packages put them.
+for tree_arch in x86_64 sbsa; do
+  arch=${CUDA_DEB_ARCH[$tree_arch]}
+  triplet=$([ "$arch" = amd64 ] && echo x86_64-linux-gnu || echo aarch64-linux-gnu)
+  for cv in "${CUDA_TOOLKITS[@]}"; do
+    d=$(new_pkg "cuda-toolkit-${cv/./-}" "$cv.1-1" "$arch")
+    install -D -m 0755 "$pkgsrc/cuda-toolkit/nvcc" "$d/usr/local/cuda-$cv/bin/nvcc"
+    fill "$d/usr/local/cuda-$cv/bin/nvcc" "$cv" "" "${cv/./-}"
+    mkdir -p "$d/usr/local/cuda-$cv/lib64" "$d/usr/local/cuda-$cv/include"
+    printf '{"cuda": {"name": "CUDA SDK (LAB STAND-IN)", "version": "%s.1"}}\n' "$cv" >"$d/usr/local/cuda-$cv/version.json"
+    control "$d" "cuda-toolkit-${cv/./-}" "$cv.1-1" "$arch" "CUDA Toolkit $cv (stand-in nvcc: checks flags and libraries, compiles nothing)"
+    build_deb "$d"
+  done
+  for major in 12 13; do
+    d=$(new_pkg "cudnn9-cuda-$major" "$CUDNN_VERSION" "$arch")
+    mkdir -p "$d/usr/include/$triplet" "$d/usr/lib/$triplet"
+    printf '/* LAB STAND-IN of cuDNN 9 for CUDA %s */\n#define CUDNN_MAJOR 9\n#define CUDNN_MINOR 10\n#define CUDNN_PATCHLEVEL 2\n' \
+      "$major" >"$d/usr/include/$triplet/cudnn_version_v9.h"
+    : >"$d/usr/lib/$triplet/libcudnn.so.9"
+    ln -s libcudnn.so.9 "$d/usr/lib/$triplet/libcudnn.so"
+    control "$d" "cudnn9-cuda-$major" "$CUDNN_VERSION" "$arch" "cuDNN 9 for CUDA $major (version header and an empty libcudnn.so.9)"
+    build_deb "$d"
+  done
+done
+
 # --- runfile stand-ins ------------------------------------------------------------------------
 payload=$work/src/runfile-payload
 mkdir -p "$payload"
@@ -311,7 +341,7 @@ for distro in "${CUDA_DISTROS[@]}"; do
   for tree_arch in x86_64 sbsa; do
     arch=${CUDA_DEB_ARCH[$tree_arch]}
     dir=$m/compute/cuda/repos/$distro/$tree_arch
-    mapfile -t debs < <(ls "$work"/pool/{nvidia-kernel-dkms,nvidia-kernel-open-dkms,nvidia-driver-cuda,cuda-drivers,cuda-drivers-*,nvidia-open,nvidia-open-*}_*_"$arch".deb \
+    mapfile -t debs < <(ls "$work"/pool/{nvidia-kernel-dkms,nvidia-kernel-open-dkms,nvidia-driver-cuda,cuda-drivers,cuda-drivers-*,nvidia-open,nvidia-open-*,cuda-toolkit-*,cudnn9-cuda-*}_*_"$arch".deb \
       "$work"/pool/nvidia-driver-pinning-*_all.deb)
     flat_repo "$dir" cuda NVIDIA "NVIDIA CUDA" "$distro-$tree_arch" "${debs[@]}"
     cp "$work/cuda.pub" "$dir/3bf863cc.pub"

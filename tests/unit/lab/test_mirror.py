@@ -156,6 +156,8 @@ def test_cuda_tree_packages(distro, tree):
             want.add((name, version, arch))
         want |= {(f"cuda-drivers-{branch}", version, arch), (f"nvidia-open-{branch}", version, arch)}
         want.add((f"nvidia-driver-pinning-{branch}", version, "all"))
+    want |= {(f"cuda-toolkit-{cuda.replace('.', '-')}", f"{cuda}.1-1", arch) for cuda in ("12.6", "12.9", "13.0")}
+    want |= {(f"cudnn9-cuda-{major}", "9.10.2.21-1", arch) for major in ("12", "13")}
     assert _packages(CUDA / distro / tree / "Packages") == want
 
 
@@ -169,6 +171,24 @@ def test_toolkit_packages(channel, arch):
 def test_raspberrypi_packages():
     index = PI / "dists" / "bookworm" / "main" / "binary-arm64" / "Packages"
     assert _packages(index) == {(p, PI_VERSION, "arm64") for p in PI_PACKAGES}
+
+
+def test_cuda_toolkit_stand_ins_live_where_nvidia_puts_them():
+    """NVIDIA's toolkit under /usr/local/cuda-X.Y with its nvcc; cuDNN's library where the linker looks."""
+    text = (CUDA / "debian12" / "x86_64" / "Packages").read_text(encoding="utf-8")
+    names = {block.split("\n", 1)[0].split(": ", 1)[1]: block for block in text.split("\n\n") if block.strip()}
+    assert "cuda-toolkit-12-9" in names and "cudnn9-cuda-12" in names
+    expected = {
+        "cuda-toolkit-12-9_12.9.1-1_amd64.deb": ["./usr/local/cuda-12.9/bin/nvcc",
+                                                 "./usr/local/cuda-12.9/version.json"],
+        "cudnn9-cuda-12_9.10.2.21-1_amd64.deb": ["./usr/lib/x86_64-linux-gnu/libcudnn.so.9",
+                                                 "./usr/include/x86_64-linux-gnu/cudnn_version_v9.h"],
+    }
+    for deb, paths in expected.items():
+        listing = subprocess.run(["dpkg-deb", "-c", str(CUDA / "debian12" / "x86_64" / deb)], capture_output=True,
+                                 text=True, check=True).stdout
+        for path in paths:
+            assert path in listing, (deb, path)
 
 
 def test_toolkit_depends_like_upstream():

@@ -144,3 +144,13 @@ def test_filter_wraps_errors():
         ml_filter(gpu_plan([TESLA_P10]), {"torch_variant": "rocm"})
     with pytest.raises(AnsibleFilterError, match="nvidia_gpu_plan"):
         ml_filter("x")
+
+
+def test_toolkit_versions_from_apt_names():
+    names = ["cuda-toolkit-12-9", "cuda-toolkit-config-common", "cuda-toolkit-12", "cuda-toolkit-13-0",
+             "cuda-toolkit-12-6", "cuda-toolkit", " cuda-toolkit-12-10 "]
+    assert ml.toolkit_versions(names) == ["12.6", "12.9", "12.10", "13.0"]
+    assert ml.ml_plan(gpu_plan([TESLA_P10]), {"apt_names": names})["toolkit"]["version"] == "12.9"  # the ceiling
+    older = ml.ml_plan(gpu_plan([RTX_3090]), {"apt_names": ["cuda-toolkit-12-9", "cuda-toolkit-12-10"]})
+    assert older["toolkit"]["version"] == "12.10"  # versions compare as numbers, not strings
+    assert ml.ml_plan(gpu_plan([TESLA_P10]), {"apt_names": []})["toolkit"]["refused"]
