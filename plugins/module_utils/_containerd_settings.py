@@ -11,40 +11,36 @@ roles then reach the same file in either order.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _config_files as cf
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._nvidia_ctk import CRI_PLUGINS
+
 RUNC_TYPE = "io.containerd.runc.v2"
-# The CRI runtime plugin and the plugin that holds the sandbox image, per config version.
-_CRI = {1: ("cri", "cri"), 2: ("io.containerd.grpc.v1.cri", "io.containerd.grpc.v1.cri"),
-        3: ("io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images")}
+# The plugin that holds the sandbox image: the CRI runtime plugin itself, except in version 3.
+_IMAGES_V3 = "io.containerd.cri.v1.images"
 # Names under which disabled_plugins can switch the CRI off (containerd.io ships disabled_plugins = ["cri"]).
-CRI_PLUGIN_IDS = ("cri", "io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images")
-_BARE = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def _segment(name: str) -> str:
-    return name if _BARE.fullmatch(name) else '"' + name + '"'
+CRI_PLUGIN_IDS = (*CRI_PLUGINS.values(), _IMAGES_V3)
 
 
 def _plugin(name: str) -> str:
-    return "plugins." + _segment(name)
+    return "plugins." + cf.format_key(name)
 
 
 def runtime_key(version: int, runtime: str, key: str) -> str:
     """The dotted key of a runtime's setting: plugins."<cri plugin>".containerd.runtimes.<runtime>.<key>."""
-    return f"{_plugin(_CRI[version][0])}.containerd.runtimes.{_segment(runtime)}.{key}"
+    return f"{_plugin(CRI_PLUGINS[version])}.containerd.runtimes.{cf.format_key(runtime)}.{key}"
 
 
 def sandbox_key(version: int) -> str:
-    return f"{_plugin(_CRI[version][1])}." + ("pinned_images.sandbox" if version == 3 else "sandbox_image")
+    if version == 3:
+        return f"{_plugin(_IMAGES_V3)}.pinned_images.sandbox"
+    return f"{_plugin(CRI_PLUGINS[version])}.sandbox_image"
 
 
 def runc_runtimes(plain: dict[str, Any], version: int) -> list[str]:
     """Names of the CRI runtimes in a parsed config.toml that run through the runc shim, sorted."""
-    cri = plain.get("plugins", {}).get(_CRI[version][0], {}) if isinstance(plain.get("plugins"), dict) else {}
-    runtimes = cri.get("containerd", {}).get("runtimes", {}) if isinstance(cri, dict) and isinstance(
-        cri.get("containerd"), dict) else {}
+    runtimes = cf.get_path(plain, ["plugins", CRI_PLUGINS[version], "containerd", "runtimes"])
     if not isinstance(runtimes, dict):
         return []
     return sorted(name for name, entry in runtimes.items()
@@ -58,7 +54,7 @@ def settings(config: dict[str, Any], systemd_cgroup: bool, sandbox_image: str = 
     ``config`` needs ``version``; ``exists``, ``empty``, ``disabled_plugins`` and ``runc_runtimes`` are
     optional. The user's ``extra`` settings win over everything the role derives.
     """
-    if not isinstance(config, dict) or config.get("version") not in _CRI:
+    if not isinstance(config, dict) or config.get("version") not in CRI_PLUGINS:
         raise ValueError(f"config facts need a config version of 1, 2 or 3, not {config!r}")
     if not isinstance(systemd_cgroup, bool):
         raise TypeError(f"systemd_cgroup must be a boolean, not {systemd_cgroup!r}")

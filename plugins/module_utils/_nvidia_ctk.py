@@ -376,14 +376,15 @@ def _plan_containerd(req: Request, files: Files) -> Plan:
         # A drop-in this module wrote on an earlier run would shadow config.toml's CRI section with its copy.
         earlier = os.path.join(os.path.dirname(config_path), "conf.d", "99-nvidia.toml")
         earlier_text = files.read(earlier) if req.drop_in == "" else None
-        if earlier_text is not None and _STATE_RE.search(earlier_text):
+        ours = earlier_text is not None and _STATE_RE.search(earlier_text) is not None
+        if ours:
             _forget_drop_in(doc, _imports(plain, config_path), read_state(earlier_text), earlier, config_path, files)
             plan.warnings.append(f"removed {earlier}, the drop-in an earlier run wrote (with the imports entry it "
                                  f"added): the {req.runtime_name} runtime now lives in {config_path} itself")
         _containerd_in_place(doc, plain, req, version, plan)
         after = cf.dump_toml(doc)
         plan.add(config_path, before, before if before is not None and cf.same(cf.to_plain(doc), plain) else after)
-        if earlier_text is not None and _STATE_RE.search(earlier_text):
+        if ours:
             plan.add(earlier, earlier_text, None)  # after config.toml holds the runtime: never a gap without it
         return plan
 
