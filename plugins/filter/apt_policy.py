@@ -15,7 +15,8 @@ description:
     candidate (after pins and priorities; V((none)) when apt has none) and every version the sources know, for
     each package in the output and each name in O(packages) (unknown ones with no version).
   - The same plugin file has C(apt_upstream_version) - the upstream part of a Debian version, without epoch and
-    Debian revision. Pure Python in C(plugins/module_utils/_apt_policy.py).
+    Debian revision - and C(apt_missing(packages)) - the names of O(packages) apt has no candidate for, in their
+    order. Pure Python in C(plugins/module_utils/_apt_policy.py).
 options:
   _input:
     description: The standard output of C(apt-cache policy).
@@ -63,6 +64,14 @@ def apt_policy(text, packages=None, field=None) -> dict:
     return {name: entry[field] for name, entry in parsed.items()} if field else parsed
 
 
+def apt_missing(text, packages) -> list:
+    if isinstance(packages, str) or not isinstance(packages, (list, tuple)):
+        raise AnsibleFilterError(f"apt_missing: packages must be a list of package names, not {packages!r}")
+    candidates = apt_policy(text, packages, "candidate")
+    return [name for name in map(str, packages) if candidates[name] == _apt_policy.NONE]
+
+
 class FilterModule:
     def filters(self):
-        return {"apt_policy": apt_policy, "apt_upstream_version": _apt_policy.upstream_version}
+        return {"apt_policy": apt_policy, "apt_upstream_version": _apt_policy.upstream_version,
+                "apt_missing": apt_missing}

@@ -8,6 +8,7 @@ pins and holds apt applies are already in the candidate it prints.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 
 NONE = "(none)"
@@ -51,3 +52,71 @@ def upstream_version(version: str) -> str:
     """The upstream part of a Debian version: no epoch, no Debian revision (1:580.95.05-1 -> 580.95.05)."""
     version = re.sub(r"^[0-9]+:", "", str(version or ""))
     return re.sub(r"-[^-]*$", "", version)
+
+
+# What `dpkg-query -W -f="$DPKG_QUERY_FORMAT" -- P1 P2 ...` prints, one line per package instance.
+DPKG_QUERY_FORMAT = "${db:Status-Abbrev}\\t${Package}\\t${Version}\\n"
+_SPEC = re.compile(r"^([a-z0-9][a-z0-9+.-]*)(?:=(\S+))?$")
+
+
+def dpkg_query_argv(packages: list[str]) -> list[str]:
+    """The dpkg-query command line that prints PACKAGES' state in DPKG_QUERY_FORMAT (names only, no versions).
+
+    It exits 1 when dpkg knows some name not at all: the caller treats rc 1 as an answer, not a failure.
+    """
+    names = [re.split(r"[=<>:]", str(name), maxsplit=1)[0] for name in packages]
+    if not names:
+        raise ValueError("dpkg-query needs at least one package name (without one it lists every package)")
+    return ["dpkg-query", "-W", "-f=" + DPKG_QUERY_FORMAT, "--", *dict.fromkeys(names)]
+
+
+def installed_versions(text: str) -> dict[str, list[str]]:
+    """{package: [installed versions]} from dpkg-query's output in DPKG_QUERY_FORMAT.
+
+    Installed means dpkg's status is "installed" (second letter ``i``) with no reinstall-required flag:
+    config-files only (``rc``), half-installed or unpacked packages do not count.
+    """
+    found: dict[str, list[str]] = {}
+    for line in str(text or "").splitlines():
+        parts = line.split("\t")
+        if len(parts) != 3:
+            continue
+        status, name, version = parts
+        if len(status) >= 2 and status[1] == "i" and "R" not in status[2:] and version:
+            found.setdefault(name, []).append(version)
+    return found
+
+
+def status(text: str, packages: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """{package: dpkg's status abbreviation and version, "hi 1.18.1-1"} for each name; "" when dpkg has none.
+
+    The first letter is the selection (``h`` held, ``i`` install), the second the state (``i`` installed).
+    """
+    found: dict[str, str] = {}
+    for line in str(text or "").splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3 and parts[1] not in found:
+            found[parts[1]] = parts[0] + parts[2]
+    return {str(name): found.get(str(name), "") for name in packages}
+
+
+def unsatisfied(text: str, specs: list[str] | tuple[str, ...]) -> list[str]:
+    """The specs that ``apt: state=present`` would act on, given dpkg-query's output.
+
+    A spec is ``name`` (any installed version satisfies it), ``name=version`` (that version) or
+    ``name=glob`` (a version matching it, as the apt module matches ``580.*``). A spec this does not
+    understand (``name>=1``, an architecture) is reported unsatisfied, so apt decides: skipping apt is
+    only ever an answer for packages already there.
+    """
+    installed = installed_versions(text)
+    left = []
+    for spec in specs:
+        match = _SPEC.match(str(spec))
+        if not match:
+            left.append(spec)
+            continue
+        name, version = match.groups()
+        versions = installed.get(name, [])
+        if not any(version is None or fnmatch.fnmatchcase(have, version) for have in versions):
+            left.append(spec)
+    return left

@@ -299,7 +299,7 @@ def test_bad_input():
 
 def test_the_role_passes_every_fake_hardware_key_to_lspci_gpu_facts():
     """gpu_plan_fake_hardware is validated against FAKE_HARDWARE_KEYS; the role must forward exactly those."""
-    tasks = yaml.safe_load((Path(__file__).resolve().parents[4] / "roles/gpu_plan/tasks/main.yml").read_text())
+    tasks = yaml.safe_load((Path(__file__).resolve().parents[4] / "roles/gpu_plan/tasks/decide.yml").read_text())
     call = next(t["homelab.nvidia_gpu.lspci_gpu_facts"] for t in tasks if "homelab.nvidia_gpu.lspci_gpu_facts" in t)
     forwarded = {k for k, v in call.items() if "gpu_plan_fake_hardware." + k in str(v)}
     assert forwarded == set(_gpu_plan.FAKE_HARDWARE_KEYS)
