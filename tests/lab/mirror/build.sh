@@ -17,6 +17,9 @@ log() { printf '[mirror] %s\n' "$*"; }
 
 # What the mirror carries (DESIGN.md, "Stand-in packages").
 declare -A BRANCH_VERSION=([570]=570.195.03 [580]=580.95.05 [590]=590.48.01)
+# Older versions of a branch, only as apt packages (no runfile, no pinning package of their own): the
+# lab installs one first (an apt pin) so that upgrade_driver.yml has an in-branch upgrade to make.
+declare -A BRANCH_OLDER=([580]=580.82.09)
 BRANCHES=(570 580 590)
 CUDA_DISTROS=(debian12 debian13 ubuntu2204 ubuntu2404)
 declare -A CUDA_DEB_ARCH=([x86_64]=amd64 [sbsa]=arm64)
@@ -137,38 +140,44 @@ dkms_pkg() { # NAME FLAVOUR VERSION ARCH
   build_deb "$d"
 }
 
+driver_pkgs() { # BRANCH UPSTREAM ARCH: the DKMS sources, nvidia-driver-cuda and the metapackages of one version
+  local br=$1 up=$2 arch=$3 v=$2-1 d
+  dkms_pkg nvidia-kernel-dkms proprietary "$v" "$arch"
+  dkms_pkg nvidia-kernel-open-dkms open "$v" "$arch"
+
+  d=$(new_pkg nvidia-driver-cuda "$v" "$arch")
+  install -D -m 0755 "$pkgsrc/bin/nvidia-smi" "$d/usr/bin/nvidia-smi"
+  fill "$d/usr/bin/nvidia-smi" "$up" "" nvidia-driver-cuda
+  control "$d" nvidia-driver-cuda "$v" "$arch" "NVIDIA driver compute components ($up; nvidia-smi that reports no driver)" \
+    "Depends: nvidia-kernel-dkms (= $v) | nvidia-kernel-open-dkms (= $v)"
+  build_deb "$d"
+
+  # Branch metapackages use >= only, like upstream (cuda-drivers-580 can pull 590 unpinned).
+  d=$(new_pkg "cuda-drivers-$br" "$v" "$arch")
+  control "$d" "cuda-drivers-$br" "$v" "$arch" "CUDA driver metapackage, branch $br (proprietary modules)" \
+    "Depends: nvidia-driver-cuda (>= $v), nvidia-kernel-dkms (>= $v)"
+  build_deb "$d"
+  d=$(new_pkg cuda-drivers "$v" "$arch")
+  control "$d" cuda-drivers "$v" "$arch" "CUDA driver metapackage (proprietary modules)" \
+    "Depends: cuda-drivers-$br (= $v)"
+  build_deb "$d"
+  d=$(new_pkg "nvidia-open-$br" "$v" "$arch")
+  control "$d" "nvidia-open-$br" "$v" "$arch" "NVIDIA driver metapackage, branch $br (open modules)" \
+    "Depends: nvidia-driver-cuda (>= $v), nvidia-kernel-open-dkms (>= $v)"
+  build_deb "$d"
+  d=$(new_pkg nvidia-open "$v" "$arch")
+  control "$d" nvidia-open "$v" "$arch" "NVIDIA driver metapackage (open modules)" \
+    "Depends: nvidia-open-$br (= $v)"
+  build_deb "$d"
+}
+
 for tree_arch in x86_64 sbsa; do
   arch=${CUDA_DEB_ARCH[$tree_arch]}
   for br in "${BRANCHES[@]}"; do
     up=${BRANCH_VERSION[$br]}
     v=$up-1
-    dkms_pkg nvidia-kernel-dkms proprietary "$v" "$arch"
-    dkms_pkg nvidia-kernel-open-dkms open "$v" "$arch"
-
-    d=$(new_pkg nvidia-driver-cuda "$v" "$arch")
-    install -D -m 0755 "$pkgsrc/bin/nvidia-smi" "$d/usr/bin/nvidia-smi"
-    fill "$d/usr/bin/nvidia-smi" "$up" "" nvidia-driver-cuda
-    control "$d" nvidia-driver-cuda "$v" "$arch" "NVIDIA driver compute components ($up; nvidia-smi that reports no driver)" \
-      "Depends: nvidia-kernel-dkms (= $v) | nvidia-kernel-open-dkms (= $v)"
-    build_deb "$d"
-
-    # Branch metapackages use >= only, like upstream (cuda-drivers-580 can pull 590 unpinned).
-    d=$(new_pkg "cuda-drivers-$br" "$v" "$arch")
-    control "$d" "cuda-drivers-$br" "$v" "$arch" "CUDA driver metapackage, branch $br (proprietary modules)" \
-      "Depends: nvidia-driver-cuda (>= $v), nvidia-kernel-dkms (>= $v)"
-    build_deb "$d"
-    d=$(new_pkg cuda-drivers "$v" "$arch")
-    control "$d" cuda-drivers "$v" "$arch" "CUDA driver metapackage (proprietary modules)" \
-      "Depends: cuda-drivers-$br (= $v)"
-    build_deb "$d"
-    d=$(new_pkg "nvidia-open-$br" "$v" "$arch")
-    control "$d" "nvidia-open-$br" "$v" "$arch" "NVIDIA driver metapackage, branch $br (open modules)" \
-      "Depends: nvidia-driver-cuda (>= $v), nvidia-kernel-open-dkms (>= $v)"
-    build_deb "$d"
-    d=$(new_pkg nvidia-open "$v" "$arch")
-    control "$d" nvidia-open "$v" "$arch" "NVIDIA driver metapackage (open modules)" \
-      "Depends: nvidia-open-$br (= $v)"
-    build_deb "$d"
+    for older in ${BRANCH_OLDER[$br]:-}; do driver_pkgs "$br" "$older" "$arch"; done
+    driver_pkgs "$br" "$up" "$arch"
 
     if [ "$tree_arch" = x86_64 ]; then  # Architecture: all, built once
       d=$(new_pkg "nvidia-driver-pinning-$br" "$v" all)

@@ -25,6 +25,8 @@ pytestmark = [
 ]
 
 BRANCHES = {"570": "570.195.03-1", "580": "580.95.05-1", "590": "590.48.01-1"}
+# An older version of a branch (apt packages only, no pinning package): what upgrade_driver.yml upgrades from.
+OLDER = {"580": ["580.82.09-1"]}
 CUDA_ARCH = {"x86_64": "amd64", "sbsa": "arm64"}
 TOOLKIT_PACKAGES = (
     "nvidia-container-toolkit",
@@ -146,15 +148,16 @@ def test_cuda_tree_packages(distro, tree):
     arch = CUDA_ARCH[tree]
     want = set()
     for branch, version in BRANCHES.items():
-        for name in (
-            "nvidia-kernel-dkms",
-            "nvidia-kernel-open-dkms",
-            "nvidia-driver-cuda",
-            "cuda-drivers",
-            "nvidia-open",
-        ):
-            want.add((name, version, arch))
-        want |= {(f"cuda-drivers-{branch}", version, arch), (f"nvidia-open-{branch}", version, arch)}
+        for each in [*OLDER.get(branch, []), version]:
+            for name in (
+                "nvidia-kernel-dkms",
+                "nvidia-kernel-open-dkms",
+                "nvidia-driver-cuda",
+                "cuda-drivers",
+                "nvidia-open",
+            ):
+                want.add((name, each, arch))
+            want |= {(f"cuda-drivers-{branch}", each, arch), (f"nvidia-open-{branch}", each, arch)}
         want.add((f"nvidia-driver-pinning-{branch}", version, "all"))
     want |= {(f"cuda-toolkit-{cuda.replace('.', '-')}", f"{cuda}.1-1", arch) for cuda in ("12.6", "12.9", "13.0")}
     want |= {(f"cudnn9-cuda-{major}", "9.10.2.21-1", arch) for major in ("12", "13")}
