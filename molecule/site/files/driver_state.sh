@@ -10,8 +10,11 @@ packages=$(dpkg-query -W -f '${db:Status-Abbrev} ${Package} ${Version}\n' nvidia
   | awk '$1 ~ /^.i/ {printf "%s\"%s\": \"%s\"", sep, $2, $3; sep=", "}' || true)
 pinning=$(dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' 'nvidia-driver-pinning-*' 2>/dev/null \
   | awk '$1 ~ /^.i/ {printf "%s\"%s\"", sep, $2; sep=", "}' || true)
-pin_files=$(cd /etc/apt/preferences.d && ls -1 2>/dev/null | grep '^nvidia-driver-pinning-' \
-  | awk '{printf "%s\"%s\"", sep, $0; sep=", "}' || true)
+pin_files="" sep=""
+for f in /etc/apt/preferences.d/nvidia-driver-pinning-*; do
+  [ -e "$f" ] || continue
+  pin_files="$pin_files$sep\"${f##*/}\"" sep=", "
+done
 dkms=$(dkms status -m nvidia 2>/dev/null | awk '{gsub(/"/, ""); printf "%s\"%s\"", sep, $0; sep=", "}' || true)
 candidate=$(apt-cache policy nvidia-kernel-dkms | awk '/Candidate:/ {print $2}')
 when=$(grep ' status installed nvidia-kernel-dkms:[a-z0-9]* 580.95.05-1$' /var/log/dpkg.log | tail -n1 | cut -d' ' -f1,2 || true)
