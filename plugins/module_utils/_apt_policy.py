@@ -70,6 +70,14 @@ def dpkg_query_argv(packages: list[str]) -> list[str]:
     return ["dpkg-query", "-W", "-f=" + DPKG_QUERY_FORMAT, "--", *dict.fromkeys(names)]
 
 
+def _dpkg_rows(text: str):
+    """(status abbreviation, package, version) for each line of dpkg-query's output in DPKG_QUERY_FORMAT."""
+    for line in str(text or "").splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3:
+            yield parts[0], parts[1], parts[2]
+
+
 def installed_versions(text: str) -> dict[str, list[str]]:
     """{package: [installed versions]} from dpkg-query's output in DPKG_QUERY_FORMAT.
 
@@ -77,12 +85,8 @@ def installed_versions(text: str) -> dict[str, list[str]]:
     config-files only (``rc``), half-installed or unpacked packages do not count.
     """
     found: dict[str, list[str]] = {}
-    for line in str(text or "").splitlines():
-        parts = line.split("\t")
-        if len(parts) != 3:
-            continue
-        status, name, version = parts
-        if len(status) >= 2 and status[1] == "i" and "R" not in status[2:] and version:
+    for abbrev, name, version in _dpkg_rows(text):
+        if len(abbrev) >= 2 and abbrev[1] == "i" and "R" not in abbrev[2:] and version:
             found.setdefault(name, []).append(version)
     return found
 
@@ -93,10 +97,8 @@ def status(text: str, packages: list[str] | tuple[str, ...]) -> dict[str, str]:
     The first letter is the selection (``h`` held, ``i`` install), the second the state (``i`` installed).
     """
     found: dict[str, str] = {}
-    for line in str(text or "").splitlines():
-        parts = line.split("\t")
-        if len(parts) == 3 and parts[1] not in found:
-            found[parts[1]] = parts[0] + parts[2]
+    for abbrev, name, version in _dpkg_rows(text):
+        found.setdefault(name, abbrev + version)
     return {str(name): found.get(str(name), "") for name in packages}
 
 

@@ -152,23 +152,19 @@ driver_pkgs() { # BRANCH UPSTREAM ARCH: the DKMS sources, nvidia-driver-cuda and
     "Depends: nvidia-kernel-dkms (= $v) | nvidia-kernel-open-dkms (= $v)"
   build_deb "$d"
 
-  # Branch metapackages use >= only, like upstream (cuda-drivers-580 can pull 590 unpinned).
-  d=$(new_pkg "cuda-drivers-$br" "$v" "$arch")
-  control "$d" "cuda-drivers-$br" "$v" "$arch" "CUDA driver metapackage, branch $br (proprietary modules)" \
-    "Depends: nvidia-driver-cuda (>= $v), nvidia-kernel-dkms (>= $v)"
-  build_deb "$d"
-  d=$(new_pkg cuda-drivers "$v" "$arch")
-  control "$d" cuda-drivers "$v" "$arch" "CUDA driver metapackage (proprietary modules)" \
-    "Depends: cuda-drivers-$br (= $v)"
-  build_deb "$d"
-  d=$(new_pkg "nvidia-open-$br" "$v" "$arch")
-  control "$d" "nvidia-open-$br" "$v" "$arch" "NVIDIA driver metapackage, branch $br (open modules)" \
-    "Depends: nvidia-driver-cuda (>= $v), nvidia-kernel-open-dkms (>= $v)"
-  build_deb "$d"
-  d=$(new_pkg nvidia-open "$v" "$arch")
-  control "$d" nvidia-open "$v" "$arch" "NVIDIA driver metapackage (open modules)" \
-    "Depends: nvidia-open-$br (= $v)"
-  build_deb "$d"
+  # Per flavour, a branch metapackage with >= dependencies only, like upstream (cuda-drivers-580 can pull
+  # 590 unpinned), and the unversioned metapackage that depends on it exactly.
+  local spec meta vendor dkms flavour
+  for spec in "cuda-drivers CUDA nvidia-kernel-dkms proprietary" "nvidia-open NVIDIA nvidia-kernel-open-dkms open"; do
+    read -r meta vendor dkms flavour <<<"$spec"
+    d=$(new_pkg "$meta-$br" "$v" "$arch")
+    control "$d" "$meta-$br" "$v" "$arch" "$vendor driver metapackage, branch $br ($flavour modules)" \
+      "Depends: nvidia-driver-cuda (>= $v), $dkms (>= $v)"
+    build_deb "$d"
+    d=$(new_pkg "$meta" "$v" "$arch")
+    control "$d" "$meta" "$v" "$arch" "$vendor driver metapackage ($flavour modules)" "Depends: $meta-$br (= $v)"
+    build_deb "$d"
+  done
 }
 
 for tree_arch in x86_64 sbsa; do
