@@ -20,6 +20,11 @@ description:
   - PyTorch - the newest CUDA wheel variant with kernels for every card (the arch lists of the GPU catalog, with their
     sources) whose CUDA the driver runs - C(cu126) for Maxwell, Pascal and Volta; CPU wheels where the plan gives
     the host no GPU stack or no card is known.
+  - How torch is installed (C(torch_install)) - pip from the variant's index with the local label the installed
+    torch must carry (C(+cu126)), or Debian's C(python3-torch), refused where the plan wants a CUDA build.
+  - Two more filters in this file - C(ml_torch_reinstall) (the installed torch version, then C(torch_install) -
+    why it must be reinstalled, empty when it is the right build and release) and C(ml_workstation_summary)
+    (ml_python's plan, cuda_toolkit's plan, the fact C(ml_python_installed) - one line per workstation).
   - Pure Python in C(plugins/module_utils/_ml_plan.py).
 options:
   _input:
@@ -31,7 +36,9 @@ options:
       - C(toolkit_source) (V(cuda_repo) or V(debian)), C(toolkit_version) (V(auto) or C(12.6)), C(release) (the
         Debian codename), C(available) (toolkit versions apt offers) or C(apt_names) (the output lines of
         C(apt-cache pkgnames cuda-toolkit-), read as versions), C(cudnn) (bool), C(torch_variant) (V(auto),
-        V(cpu), V(cu126), V(cu128), V(cu130)), C(torch_index) (the wheel index base URL, a mirror's too).
+        V(cpu), V(cu126), V(cu128), V(cu130)), C(torch_index) (the wheel index base URL, a mirror's too),
+        C(torch_source) (V(pip) or V(debian), Debian's CPU-only C(python3-torch)), C(torch_version) (empty or a
+        release such as C(2.8.0)).
     type: dict
     default: {}
 """
@@ -44,8 +51,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: C(toolkit), C(cudnn), C(torch) (each with its reason or C(refused) sentence), C(nvcc_flags), C(refusals),
-    C(summary).
+  description: C(toolkit), C(cudnn), C(torch), C(torch_install) (each with its reason or C(refused) sentence),
+    C(nvcc_flags), C(refusals), C(summary).
   type: dict
 """
 
@@ -62,6 +69,20 @@ def ml_plan(plan, choices=None) -> dict:
         raise AnsibleFilterError(f"ml_plan: {exc}") from exc
 
 
+def ml_torch_reinstall(installed, install) -> str:
+    if not isinstance(install, dict):
+        raise AnsibleFilterError(f"ml_torch_reinstall: the argument must be ml_plan's torch_install, not {install!r}")
+    return _ml_plan.torch_reinstall(install, installed)
+
+
+def ml_workstation_summary(python_plan, toolkit_plan=None, torch_fact=None) -> str:
+    if not isinstance(python_plan, dict):
+        raise AnsibleFilterError(f"ml_workstation_summary: the input must be ml_python_plan, not {python_plan!r}")
+    return _ml_plan.workstation_summary(python_plan, toolkit_plan if isinstance(toolkit_plan, dict) else None,
+                                        torch_fact if isinstance(torch_fact, dict) else None)
+
+
 class FilterModule:
     def filters(self):
-        return {"ml_plan": ml_plan}
+        return {"ml_plan": ml_plan, "ml_torch_reinstall": ml_torch_reinstall,
+                "ml_workstation_summary": ml_workstation_summary}

@@ -16,8 +16,11 @@ from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_cat
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu_plan import DRIVER_CUDA_MAX, version_key
 
 TOOLKIT_SOURCES = ("cuda_repo", "debian")
+TORCH_SOURCES = ("pip", "debian")
 # Debian's own nvidia-cuda-toolkit per release (non-free; contrib/non-free-firmware for its dependencies).
 DEBIAN_TOOLKIT = {"bookworm": "11.8", "trixie": "12.4"}
+# Debian's own python3-torch per release: built for the CPU only (main; no CUDA kernels).
+DEBIAN_TORCH = {"bookworm": "1.13", "trixie": "2.6"}
 # Toolkit releases known to the collection (those of the driver table), used when apt's list is not given.
 KNOWN_TOOLKITS = tuple(sorted(set(DRIVER_CUDA_MAX.values()) | {"12.0", "12.1"}, key=version_key))
 
@@ -174,6 +177,97 @@ def torch_choice(plan: Mapping, variant: str = "auto", index: str = catalog.TORC
         f"({driver_max or 'any'}): use cpu.")}
 
 
+def torch_install(torch: Mapping, source: str = "pip", version: Any = "", release: str = "") -> dict:
+    """How the chosen wheel variant gets into the environment: pip from the variant's index, or Debian's CPU build.
+
+    ``local`` is the local version label the installed ``torch`` must carry (``2.8.0+cu126``: ``cu126``), which
+    proves the index it came from; None for Debian's package (its version has no variant label).
+    """
+    if source not in TORCH_SOURCES:
+        raise MlPlanError(f"the torch source must be one of {', '.join(TORCH_SOURCES)}, not {source!r}")
+    pin = str(version if version is not None else "").strip()
+    if pin and not re.fullmatch(r"\d+(\.\d+){0,2}", pin):
+        raise MlPlanError(f"the torch version must be empty (the newest) or a release such as 2.8.0, not {version!r}")
+    out = {"source": source, "apt": [], "pip": [], "index_url": None, "local": None, "system_site_packages": False,
+           "reason": "", "refused": ""}
+    variant = torch.get("variant")
+    if torch.get("refused") or not variant:
+        out["refused"] = torch.get("refused") or "no torch variant was chosen"
+        return out
+    if source == "debian":
+        shipped = DEBIAN_TORCH.get(str(release))
+        if variant != "cpu":
+            out["refused"] = (f"Debian's python3-torch is built for the CPU only, and this host's GPU wants {variant} "
+                              f"({torch.get('reason')}): take torch from pip, or ask for the cpu variant.")
+        elif shipped is None:
+            out["refused"] = (f"Debian {release or '(unknown release)'} has no python3-torch this collection knows "
+                              f"({', '.join(f'{k} {v}' for k, v in DEBIAN_TORCH.items())}): take torch from pip.")
+        elif pin and not (pin == shipped or pin.startswith(shipped + ".")):
+            out["refused"] = f"Debian {release} ships torch {shipped}, not the pinned {pin}: take torch from pip."
+        else:
+            out.update(apt=["python3-torch"], system_site_packages=True,
+                       reason=f"Debian {release}'s python3-torch {shipped} (CPU), seen through the environment")
+        return out
+    out.update(pip=[f"torch=={pin}" if pin else "torch"], index_url=torch.get("index_url"), local=variant,
+               reason=f"torch {pin or '(newest)'}+{variant} from {torch.get('index_url')}")
+    return out
+
+
+def _release(text: str) -> tuple:
+    """A public version as pip compares it for ==: zero-padded release numbers, then any pre/post/dev suffix."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)*)(.*)", text.split("+", 1)[0].strip())
+    if not match:
+        return (text,)
+    numbers = [int(n) for n in match.group(1).split(".")]
+    numbers += [0] * max(0, 3 - len(numbers))
+    return (*numbers, match.group(2))
+
+
+def torch_reinstall(install: Mapping, installed: Any) -> str:
+    """Why the environment's torch (its version, '' when absent) must be (re)installed; '' when it is the right one.
+
+    pip sees any torch as installed whatever its build, so a ``+cpu`` torch where the plan wants ``+cu126`` is
+    named here and removed first. A pin compares releases as pip does (2.8 is 2.8.0).
+    """
+    if not install.get("pip"):
+        return ""
+    have = str(installed or "").strip()
+    if not have:
+        return "torch is not installed"
+    label = have.split("+", 1)[1] if "+" in have else ""
+    if label != install.get("local"):
+        return f"torch {have} is another build than {install.get('local')}"
+    spec = str(install["pip"][0])
+    if "==" in spec and _release(spec.split("==", 1)[1]) != _release(have):
+        return f"torch {have} is not the pinned {spec.split('==', 1)[1]}"
+    return ""
+
+
+def workstation_summary(python_plan: Mapping, toolkit_plan: Mapping | None = None,
+                        torch_fact: Mapping | None = None) -> str:
+    """One line per workstation: toolkit, cuDNN and torch build, each with why, and what the torch check saw.
+
+    ``toolkit_plan`` is cuda_toolkit's choice (from apt's list) where that role ran, else ``python_plan``'s part
+    is used; ``torch_fact`` is ml_python's ``ml_python_installed``.
+    """
+    chosen = toolkit_plan or python_plan
+    toolkit, cudnn = chosen.get("toolkit") or {}, chosen.get("cudnn") or {}
+    torch, install = python_plan.get("torch") or {}, python_plan.get("torch_install") or {}
+    line = (f"toolkit {toolkit.get('version') or 'none'} ({toolkit.get('reason') or toolkit.get('refused') or '-'}); "
+            f"cuDNN {', '.join(cudnn.get('packages') or []) or 'none'} "
+            f"({cudnn.get('reason') or cudnn.get('refused') or '-'}); "
+            f"torch {torch.get('variant') or 'none'} ({torch.get('reason') or torch.get('refused') or '-'}"
+            f"{'; ' + install['reason'] if install.get('reason') else ''})")
+    if torch_fact:
+        matmul = torch_fact.get("matmul") or {}
+        if matmul.get("ran"):
+            ran = f"matmul on {matmul.get('device')} {'right' if matmul.get('right') else 'WRONG'}"
+        else:
+            ran = str(matmul.get("why") or "matmul not run")
+        line += f"; installed torch {torch_fact.get('version') or 'none'}, {ran}"
+    return line
+
+
 def nvcc_arch_flags(plan: Mapping) -> list[str]:
     """-gencode flags for each card's compute capability (sm_61 on Pascal), for the toolkit's test build."""
     flags = []
@@ -193,9 +287,15 @@ def ml_plan(plan: Mapping, choices: Mapping | None = None) -> dict:
                              choices.get("release", ""), available)
     cudnn = cudnn_choice(toolkit, bool(choices.get("cudnn", True)))
     torch = torch_choice(plan, choices.get("torch_variant", "auto"), choices.get("torch_index", catalog.TORCH_INDEX))
+    install = torch_install(torch, choices.get("torch_source", "pip"), choices.get("torch_version", ""),
+                            choices.get("release", ""))
     refusals = [part["refused"] for part in (toolkit, cudnn, torch) if part["refused"]]
+    if install["refused"] and install["refused"] != torch["refused"]:
+        refusals.append(install["refused"])
     summary = (f"toolkit {toolkit['version'] or 'none'} ({toolkit['reason'] or toolkit['refused']}); "
                f"cuDNN {', '.join(cudnn['packages']) or 'none'} ({cudnn['reason'] or cudnn['refused']}); "
-               f"torch {torch['variant'] or 'none'} ({torch['reason'] or torch['refused']})")
-    return {"toolkit": toolkit, "cudnn": cudnn, "torch": torch, "nvcc_flags": nvcc_arch_flags(plan),
+               f"torch {torch['variant'] or 'none'} ({torch['reason'] or torch['refused']}"
+               f"{'; ' + install['reason'] if install['reason'] else ''})")
+    return {"toolkit": toolkit, "cudnn": cudnn, "torch": torch, "torch_install": install,
+            "nvcc_flags": nvcc_arch_flags(plan),
             "refusals": refusals, "summary": summary}

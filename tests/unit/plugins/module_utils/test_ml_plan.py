@@ -154,3 +154,93 @@ def test_toolkit_versions_from_apt_names():
     older = ml.ml_plan(gpu_plan([RTX_3090]), {"apt_names": ["cuda-toolkit-12-9", "cuda-toolkit-12-10"]})
     assert older["toolkit"]["version"] == "12.10"  # versions compare as numbers, not strings
     assert ml.ml_plan(gpu_plan([TESLA_P10]), {"apt_names": []})["toolkit"]["refused"]
+
+
+def test_pip_install_comes_from_the_variant_index_and_names_its_label():
+    """The P10's torch is installed from <index>/cu126, and only a +cu126 build counts as the right one."""
+    result = ml.ml_plan(gpu_plan([TESLA_P10]), {"torch_index": "http://mirror.lab/whl/", "torch_version": "2.8.0"})
+    install = result["torch_install"]
+    assert install["pip"] == ["torch==2.8.0"] and install["index_url"] == "http://mirror.lab/whl/cu126"
+    assert install["local"] == "cu126" and install["apt"] == [] and not install["system_site_packages"]
+    assert "from http://mirror.lab/whl/cu126" in result["summary"]
+    newest = ml.ml_plan(gpu_plan([RTX_3090]))["torch_install"]
+    assert newest["pip"] == ["torch"] and newest["local"] == "cu130"
+
+
+def test_debian_torch_only_for_cpu_plans_and_known_releases():
+    cpu = ml.ml_plan(gpu_plan([], require_gpu=False), {"torch_source": "debian", "release": "trixie"})
+    assert cpu["torch_install"]["apt"] == ["python3-torch"] and cpu["torch_install"]["system_site_packages"]
+    assert cpu["torch_install"]["local"] is None and cpu["refusals"] == []
+    assert "python3-torch 2.6 (CPU)" in cpu["summary"]
+    gpu = ml.ml_plan(gpu_plan([TESLA_P10]), {"torch_source": "debian", "release": "trixie"})
+    assert "built for the CPU only" in gpu["torch_install"]["refused"] and "cu126" in gpu["torch_install"]["refused"]
+    assert gpu["torch_install"]["refused"] in gpu["refusals"]
+    asked_cpu = ml.ml_plan(gpu_plan([TESLA_P10]), {"torch_source": "debian", "release": "trixie",
+                                                   "torch_variant": "cpu"})
+    assert asked_cpu["refusals"] == [] and asked_cpu["torch_install"]["apt"] == ["python3-torch"]
+    unknown = ml.torch_install({"variant": "cpu"}, "debian", "", "sid")
+    assert "Debian sid has no python3-torch" in unknown["refused"]
+    assert "not the pinned 2.8" in ml.torch_install({"variant": "cpu"}, "debian", "2.8", "trixie")["refused"]
+    assert ml.torch_install({"variant": "cpu"}, "debian", "2.6.0", "trixie")["refused"] == ""
+
+
+def test_a_refused_variant_is_not_installed_and_not_counted_twice():
+    result = ml.ml_plan(gpu_plan([TESLA_P10]), {"torch_variant": "cu130"})
+    assert result["torch_install"]["pip"] == [] and result["torch_install"]["refused"] == result["torch"]["refused"]
+    assert result["refusals"] == [result["torch"]["refused"]]
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: ml.torch_install({"variant": "cpu"}, "conda"), "torch source"),
+    (lambda: ml.torch_install({"variant": "cpu"}, "pip", "latest"), "torch version"),
+    (lambda: ml.torch_install({"variant": "cpu"}, "pip", "2.8.0; rm -rf /"), "torch version"),
+])
+def test_bad_install_choices_are_clear(call, message):
+    with pytest.raises(ml.MlPlanError, match=message):
+        call()
+
+
+@pytest.mark.parametrize(("installed", "pin", "why"), [
+    ("", "", "not installed"),
+    ("2.8.0+cu126", "", ""),
+    ("2.8.0+cpu", "", "another build than cu126"),
+    ("2.8.0", "", "another build than cu126"),          # PyPI's build has no label
+    ("2.8.0+cu126", "2.8", ""),                          # 2.8 is 2.8.0, as pip reads it
+    ("2.8.1+cu126", "2.8", "not the pinned 2.8"),
+    ("2.10.0+cu126", "2.1.0", "not the pinned 2.1.0"),
+    ("2.9.0rc1+cu126", "2.9.0", "not the pinned 2.9.0"),  # a pre-release is not the release
+])
+def test_when_the_environment_torch_is_reinstalled(installed, pin, why):
+    install = ml.ml_plan(gpu_plan([TESLA_P10]), {"torch_version": pin})["torch_install"]
+    reason = ml.torch_reinstall(install, installed)
+    assert (why in reason) if why else reason == "", reason
+
+
+def test_reinstall_filter_and_debian_source_never_reinstall():
+    from ansible_collections.homelab.nvidia_gpu.plugins.filter.ml_plan import FilterModule
+
+    reinstall = FilterModule().filters()["ml_torch_reinstall"]
+    debian = ml.torch_install({"variant": "cpu"}, "debian", "", "trixie")
+    assert reinstall("2.6.0", debian) == "" and reinstall("", debian) == ""
+    with pytest.raises(Exception, match="torch_install"):
+        reinstall("2.8.0", "cu126")
+
+
+def test_workstation_summary_says_toolkit_cudnn_torch_and_why():
+    p10 = gpu_plan([TESLA_P10])
+    python_plan = ml.ml_plan(p10, {"torch_index": "http://mirror.lab/whl"})
+    toolkit_plan = ml.ml_plan(p10, {"apt_names": ["cuda-toolkit-12-6", "cuda-toolkit-12-9", "cuda-toolkit-13-0"]})
+    fact = {"version": "2.8.0+cu126", "matmul": {"ran": False, "why": "not run: a stand-in"}}
+    line = ml.workstation_summary(python_plan, toolkit_plan, fact)
+    assert line.startswith("toolkit 12.9 (the newest within CUDA")
+    assert "the GPUs allow CUDA 12.9 at most" in line and "cuDNN cudnn9-cuda-12 (cuDNN 9 for CUDA 12" in line
+    assert "torch cu126 (the newest build with kernels for compute capability 6.1" in line
+    assert "from http://mirror.lab/whl/cu126" in line
+    assert line.endswith("installed torch 2.8.0+cu126, not run: a stand-in")
+    pi5 = ml.ml_plan(gpu_plan([TESLA_P4], platform="raspberry_pi_5"))
+    ran = {"version": "2.6.0", "matmul": {"ran": True, "device": "cpu", "right": True}}
+    pi_line = ml.workstation_summary(pi5, None, ran)
+    assert "toolkit none (no toolkit: the host gets no GPU stack" in pi_line
+    assert "torch cpu (CPU wheels: the GPU cannot work on this host" in pi_line and "matmul on cpu right" in pi_line
+    wrong = ml.workstation_summary(pi5, None, {"version": "2.6.0", "matmul": {"ran": True, "right": False}})
+    assert wrong.endswith("WRONG")
