@@ -31,7 +31,7 @@ PI_VERSION=1:6.12.47-1+rpt1~bookworm
 PI_RELEASE=6.12.47+rpt
 MAINTAINER="homelab.nvidia_gpu test lab <lab@mirror.lab>"
 
-for tool in gpg gpgv dpkg-deb dpkg-scanpackages apt-ftparchive sha256sum; do
+for tool in gpg gpgv dpkg-deb dpkg-scanpackages apt-ftparchive sha256sum python3; do
   command -v "$tool" >/dev/null || { log "missing $tool (scripts/lab-host.sh installs it)"; exit 1; }
 done
 
@@ -391,6 +391,10 @@ sign_release "$pi/dists/bookworm" raspberrypi
 gpg --batch --armor --export "${FPR[raspberrypi]}" >"$pi/raspberrypi.gpg.key"
 gpg --batch --armor --export "${FPR[raspberrypi]}" >"$m/raspberrypi/raspberrypi.gpg.key"
 
+# Stand-in wheel indexes: PyTorch's per-variant indexes (whl/<variant>/torch/) and a PyPI-like index with a
+# probe package (pypi/simple/homelab-ml-probe/), read by pip through http.server's directory listings.
+python3 "$pkgsrc/wheels/build_wheels.py" "$m" >/dev/null
+
 cat >"$m/fingerprints.yml" <<YAML
 ---
 # Lab signing keys of the fixture mirror (tests/lab/mirror/build.sh); NOT NVIDIA's or Raspberry Pi's.
@@ -402,7 +406,8 @@ cat >"$m/index.html" <<'HTML'
 <!doctype html><title>mirror.lab</title>
 <p>LAB STAND-IN mirror of the homelab.nvidia_gpu test lab: <a href="compute/cuda/repos/">CUDA</a>,
 <a href="libnvidia-container/">Container Toolkit</a>, <a href="raspberrypi/debian/">Raspberry Pi</a>,
-<a href="XFree86/">runfiles</a>. Signed with lab keys (fingerprints.yml).</p>
+<a href="XFree86/">runfiles</a>, <a href="whl/">torch stand-in wheels</a>,
+<a href="pypi/simple/">a probe package</a>. Signed with lab keys (fingerprints.yml).</p>
 HTML
 
 # --- publish in place (the served directory keeps its inode, so a running server sees it) ------

@@ -207,3 +207,28 @@ def test_runfiles_match_their_checksums():
         digest, name = run.with_name(run.name + ".sha256sum").read_text(encoding="utf-8").split()
         assert name == run.name
         assert hashlib.sha256(run.read_bytes()).hexdigest() == digest
+
+
+def test_torch_stand_in_wheels_per_variant_index():
+    """whl/<variant>/torch/ holds one wheel labelled +<variant>, a stand-in that says so and carries no tensors."""
+    import zipfile
+
+    cuda = {"cpu": "None", "cu126": "'12.6'", "cu128": "'12.8'", "cu130": "'13.0'"}
+    for variant, build in cuda.items():
+        wheels = sorted((MIRROR / "whl" / variant / "torch").glob("*.whl"))
+        assert [w.name for w in wheels] == [f"torch-2.8.0+{variant}-py3-none-any.whl"], variant
+        with zipfile.ZipFile(wheels[0]) as archive:
+            names = set(archive.namelist())
+            init = archive.read("torch/__init__.py").decode()
+            version = archive.read("torch/version.py").decode()
+            assert archive.testzip() is None
+        info = f"torch-2.8.0+{variant}.dist-info"
+        assert f"{info}/METADATA" in names and f"{info}/RECORD" in names
+        assert "HOMELAB_LAB_STAND_IN" in init and "LAB STAND-IN" in init
+        assert f"cuda = {build}" in version
+        assert not any(n.endswith((".so", ".pyd")) for n in names)  # nothing that could run on a card
+
+
+def test_probe_package_in_the_pypi_stand_in():
+    wheels = sorted((MIRROR / "pypi" / "simple" / "homelab-ml-probe").glob("*.whl"))
+    assert [w.name for w in wheels] == ["homelab_ml_probe-1.0-py3-none-any.whl"]
