@@ -1,0 +1,92 @@
+# Copyright (c) homelab.nvidia_gpu contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""SSH access without lock-out (module_utils._ssh_access): keys checked, the drop-in, the port move in two steps."""
+
+from __future__ import annotations
+
+import pytest
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _ssh_access as ssh
+
+# Public halves of throwaway keys (ssh-keygen, 2026-12-03): test data, never a secret.
+ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFBhEXFaqytRdHiZj9gYySDbaoODO6Z1e4HcdY29p6tz alice@lab"
+ECDSA = ("ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBFbpev2K9ccyPTCJ47/n14cyM343G66T2wX"
+         "wxnw4oIDlTbwcyBWlRYZ5IACqk8yZ/RUo1z/2CgFOm/du4LZvQUE= bob@lab")
+
+
+def test_public_keys_are_checked_down_to_their_embedded_type():
+    assert ssh.parse_public_key("  " + ED25519 + "  ")["comment"] == "alice@lab"
+    assert ssh.parse_public_key(ECDSA)["type"] == "ecdsa-sha2-nistp256"
+    forged = "ssh-rsa " + ED25519.split()[1]
+    with pytest.raises(ssh.SshAccessError, match="says ssh-rsa but its data is a ssh-ed25519 key"):
+        ssh.parse_public_key(forged)
+
+
+@pytest.mark.parametrize(("key", "message"), [
+    ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----", "private key"),
+    ("ssh-ed25519", "key type"),
+    ("ssh-dss AAAAB3NzaC1kc3MAAACBAP", "key type"),
+    ("ssh-ed25519 not-base64!!", "not base64"),
+    (ED25519 + "\n" + ECDSA, "one key per entry"),
+    (None, "key type"),
+])
+def test_what_is_not_a_public_key_is_refused(key, message):
+    with pytest.raises(ssh.SshAccessError, match=message):
+        ssh.parse_public_key(key)
+
+
+def test_authorized_keys_per_user_deduplicated_and_bad_ones_named():
+    assert ssh.authorized_keys({"pi": [ED25519, ED25519 + "  ", ECDSA]}) == {"pi": [ED25519, ECDSA]}
+    message = r"pi's key 2: .*key type .* and the key data; 'Root Me' is not a user name"
+    with pytest.raises(ssh.SshAccessError, match=message):
+        ssh.authorized_keys({"pi": [ED25519, "hello"], "Root Me": [ED25519]})
+    with pytest.raises(ssh.SshAccessError, match="must be a list"):
+        ssh.authorized_keys({"pi": ED25519})
+
+
+def test_the_dropin_is_keys_only_with_one_port_line_per_listener():
+    text = ssh.sshd_dropin({"permit_root_login": "no", "allow_groups": ["ssh-users"]}, [22, 2222])
+    lines = text.splitlines()
+    assert [ln for ln in lines if ln.startswith("Port ")] == ["Port 22", "Port 2222"]
+    for line in ("PasswordAuthentication no", "KbdInteractiveAuthentication no", "PermitRootLogin no",
+                 "PubkeyAuthentication yes", "AllowGroups ssh-users"):
+        assert line in lines
+    assert "AllowUsers" not in text and text.endswith("\n")
+
+
+@pytest.mark.parametrize(("settings", "ports", "message"), [
+    ({"permit_root_login": "yes"}, [22], "PermitRootLogin must be one of"),
+    ({}, [0], "between 1 and 65535"),
+    ({}, ["22\nPasswordAuthentication yes"], "TCP port number|between 1 and 65535"),
+    ({"allow_users": ["pi\nPermitRootLogin yes"]}, [22], "AllowUsers takes user or group names"),
+])
+def test_what_would_misconfigure_sshd_is_refused(settings, ports, message):
+    with pytest.raises(ssh.SshAccessError, match=message):
+        ssh.sshd_dropin(settings, ports)
+
+
+def test_a_port_move_listens_on_both_probes_then_drops_the_old_one():
+    plan = ssh.access_plan({"port": 2222, "current_port": 22, "connecting_user": "pi", "keys": {"pi": [ED25519]}})
+    assert plan["refused"] == "" and plan["moves"]
+    assert [s["ports"] for s in plan["steps"]] == [[22, 2222], [2222]]
+    assert [s["then"] for s in plan["steps"]] == ["probe", "done"]
+    assert "Port 22\nPort 2222\n" in plan["dropins"][0] and "Port 22\n" not in plan["dropins"][1]
+    same = ssh.access_plan({"port": 2222, "current_port": 2222, "connecting_user": "pi", "keys": {"pi": [ED25519]}})
+    assert not same["moves"] and [s["ports"] for s in same["steps"]] == [[2222]]
+
+
+def test_no_key_for_the_connecting_user_refuses_the_run():
+    plan = ssh.access_plan({"port": 2222, "connecting_user": "pi", "keys": {"alice": [ED25519]}})
+    assert "No SSH key would let pi (the user this play connects as) log in" in plan["refused"]
+    kept = ssh.access_plan({"port": 22, "connecting_user": "pi", "keys": {}, "existing_keys": {"pi": [ECDSA]}})
+    assert kept["refused"] == ""  # additive: the key already in pi's file still works
+    replaced = ssh.access_plan({"port": 22, "connecting_user": "pi", "keys": {"pi": []},
+                                "existing_keys": {"pi": [ECDSA]}, "exclusive": True})
+    assert "No SSH key would let pi" in replaced["refused"]  # exclusive: the file would be empty
+
+
+def test_allow_lists_that_leave_out_the_connecting_user_are_refused():
+    base = {"port": 22, "connecting_user": "pi", "keys": {"pi": [ED25519]}}
+    assert "AllowUsers (alice) leaves out pi" in ssh.access_plan(dict(base, allow_users=["alice"]))["refused"]
+    groups = ssh.access_plan(dict(base, allow_groups=["ssh-users"], connecting_user_groups=["pi", "sudo"]))
+    assert "AllowGroups (ssh-users) leaves out pi" in groups["refused"]
+    assert ssh.access_plan(dict(base, allow_groups=["sudo"], connecting_user_groups=["pi", "sudo"]))["refused"] == ""
