@@ -52,7 +52,8 @@ EXAMPLES = r"""
 RETURN = r"""
 _value:
   description: C(toolkit), C(cudnn), C(torch), C(torch_install) (each with its reason or C(refused) sentence),
-    C(nvcc_flags), C(refusals), C(summary).
+    C(nvcc_flags), C(refusals), C(toolkit_summary) (toolkit and cuDNN, each with why), C(torch_summary) (the torch
+    build and how it is installed), C(summary) (both).
   type: dict
 """
 

@@ -243,21 +243,24 @@ def torch_reinstall(install: Mapping, installed: Any) -> str:
     return ""
 
 
+def _toolkit_summary(toolkit: Mapping, cudnn: Mapping) -> str:
+    return (f"toolkit {toolkit['version'] or 'none'} ({toolkit['reason'] or toolkit['refused']}); "
+            f"cuDNN {', '.join(cudnn['packages']) or 'none'} ({cudnn['reason'] or cudnn['refused']})")
+
+
+def _torch_summary(torch: Mapping, install: Mapping) -> str:
+    return (f"torch {torch['variant'] or 'none'} ({torch['reason'] or torch['refused']}"
+            f"{'; ' + install['reason'] if install['reason'] else ''})")
+
+
 def workstation_summary(python_plan: Mapping, toolkit_plan: Mapping | None = None,
                         torch_fact: Mapping | None = None) -> str:
     """One line per workstation: toolkit, cuDNN and torch build, each with why, and what the torch check saw.
 
-    ``toolkit_plan`` is cuda_toolkit's choice (from apt's list) where that role ran, else ``python_plan``'s part
-    is used; ``torch_fact`` is ml_python's ``ml_python_installed``.
+    Both plans are ml_plan's results. ``toolkit_plan`` is cuda_toolkit's choice (from apt's list) where that role
+    ran, else ``python_plan``'s toolkit part is used; ``torch_fact`` is ml_python's ``ml_python_installed``.
     """
-    chosen = toolkit_plan or python_plan
-    toolkit, cudnn = chosen.get("toolkit") or {}, chosen.get("cudnn") or {}
-    torch, install = python_plan.get("torch") or {}, python_plan.get("torch_install") or {}
-    line = (f"toolkit {toolkit.get('version') or 'none'} ({toolkit.get('reason') or toolkit.get('refused') or '-'}); "
-            f"cuDNN {', '.join(cudnn.get('packages') or []) or 'none'} "
-            f"({cudnn.get('reason') or cudnn.get('refused') or '-'}); "
-            f"torch {torch.get('variant') or 'none'} ({torch.get('reason') or torch.get('refused') or '-'}"
-            f"{'; ' + install['reason'] if install.get('reason') else ''})")
+    line = f"{(toolkit_plan or python_plan)['toolkit_summary']}; {python_plan['torch_summary']}"
     if torch_fact:
         matmul = torch_fact.get("matmul") or {}
         if matmul.get("ran"):
@@ -292,10 +295,7 @@ def ml_plan(plan: Mapping, choices: Mapping | None = None) -> dict:
     refusals = [part["refused"] for part in (toolkit, cudnn, torch) if part["refused"]]
     if install["refused"] and install["refused"] != torch["refused"]:
         refusals.append(install["refused"])
-    summary = (f"toolkit {toolkit['version'] or 'none'} ({toolkit['reason'] or toolkit['refused']}); "
-               f"cuDNN {', '.join(cudnn['packages']) or 'none'} ({cudnn['reason'] or cudnn['refused']}); "
-               f"torch {torch['variant'] or 'none'} ({torch['reason'] or torch['refused']}"
-               f"{'; ' + install['reason'] if install['reason'] else ''})")
+    toolkit_summary, torch_summary = _toolkit_summary(toolkit, cudnn), _torch_summary(torch, install)
     return {"toolkit": toolkit, "cudnn": cudnn, "torch": torch, "torch_install": install,
-            "nvcc_flags": nvcc_arch_flags(plan),
-            "refusals": refusals, "summary": summary}
+            "nvcc_flags": nvcc_arch_flags(plan), "refusals": refusals, "toolkit_summary": toolkit_summary,
+            "torch_summary": torch_summary, "summary": f"{toolkit_summary}; {torch_summary}"}

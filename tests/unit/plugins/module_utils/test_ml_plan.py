@@ -244,3 +244,12 @@ def test_workstation_summary_says_toolkit_cudnn_torch_and_why():
     assert "torch cpu (CPU wheels: the GPU cannot work on this host" in pi_line and "matmul on cpu right" in pi_line
     wrong = ml.workstation_summary(pi5, None, {"version": "2.6.0", "matmul": {"ran": True, "right": False}})
     assert wrong.endswith("WRONG")
+
+
+def test_the_summary_is_its_toolkit_and_torch_parts():
+    result = ml.ml_plan(gpu_plan([TESLA_P10]), {"torch_index": "http://mirror.lab/whl"})
+    assert result["toolkit_summary"].startswith("toolkit 12.9 (")
+    assert "; cuDNN cudnn9-cuda-12 (" in result["toolkit_summary"]
+    assert result["torch_summary"].startswith("torch cu126 (") and result["torch_summary"].endswith(
+        "; torch (newest)+cu126 from http://mirror.lab/whl/cu126)")
+    assert result["summary"] == result["toolkit_summary"] + "; " + result["torch_summary"]
