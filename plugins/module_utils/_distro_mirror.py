@@ -8,6 +8,7 @@ the caller can keep a copy and disable them instead of deleting them. Nothing he
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -34,6 +35,8 @@ DISTROS: dict[str, dict[str, Any]] = {
     },
 }
 SOURCES_PATH = "/etc/apt/sources.list.d/homelab-distro.sources"
+DISABLED_DIR = "/etc/apt/homelab-disabled"  # outside sources.list.d: apt neither reads nor warns about it
+STUB_MARK = "# homelab.nvidia_gpu.distro_mirror:"
 _URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~%/+-]*)?")
 
 
@@ -78,8 +81,31 @@ def distro_sources(facts: Mapping[str, Any], mirror: Any = "", security_mirror: 
         return (f"Types: deb\nURIs: {uri}\nSuites: {' '.join(s.format(r=release) for s in suites)}\n"
                 f"Components: {' '.join(parts)}\nSigned-By: {distro['keyring']}\n")
 
-    content = ("# Managed by homelab.nvidia_gpu: the distribution's archive from one mirror (the replaced files are "
-               "kept as *.homelab-disabled)\n" + stanza(main, distro["suites"]) + "\n"
+    content = ("# Managed by homelab.nvidia_gpu.distro_mirror: the distribution's archive from one mirror (the files "
+               f"it replaces are kept in {DISABLED_DIR})\n" + stanza(main, distro["suites"]) + "\n"
                + stanza(security, distro["security_suites"]))
+    stub = (f"{STUB_MARK} the distribution's sources are in {SOURCES_PATH};\n"
+            f"# the original of this file is kept in {DISABLED_DIR}/sources.list (distro_mirror_state: absent puts "
+            "it back).\n")
     return {"path": SOURCES_PATH, "content": content, "mirror": main, "security_mirror": security,
-            "keyring": distro["keyring"], "replaces": list(distro["own"])}
+            "keyring": distro["keyring"], "replaces": list(distro["own"]), "default_mirror": default,
+            "disabled_dir": DISABLED_DIR, "stub": stub, "stub_mark": STUB_MARK}
+
+
+def originals(slurped: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The distribution's own source files among ``slurp`` results (``item`` the path, ``content`` base64).
+
+    A file that is missing, or is this role's own stub in place of sources.list, is not an original: a second run
+    must not keep the stub as if it were the distribution's file.
+    """
+    out = []
+    for result in slurped or []:
+        if not isinstance(result, Mapping) or "content" not in result:
+            continue
+        try:
+            text = base64.b64decode(str(result["content"])).decode("utf-8", "replace")
+        except ValueError:  # not slurp's base64: kept as an original, the safe side
+            text = ""
+        if not text.startswith(STUB_MARK):
+            out.append(str(result.get("item", "")))
+    return out

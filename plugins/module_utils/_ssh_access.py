@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import shlex
 import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -91,13 +92,47 @@ def _port(value: Any, what: str) -> int:
     return port
 
 
+MANAGED = ("Port", "PubkeyAuthentication", "PasswordAuthentication", "KbdInteractiveAuthentication",
+           "ChallengeResponseAuthentication", "PermitRootLogin", "AuthenticationMethods", "AllowGroups", "AllowUsers")
+DROPIN_HEAD = ("# Managed by homelab.nvidia_gpu.ssh_access. sshd keeps the first value it reads, and this file sorts\n"
+               "# first in sshd_config.d; every Port line adds a listener.\n")
+
+
+def _extra_options(options: Any) -> list[str]:
+    """Further sshd keywords (MaxAuthTries, ClientAliveInterval, ...) as lines; the managed ones are refused."""
+    if options in (None, ""):
+        return []
+    if not isinstance(options, Mapping):
+        raise SshAccessError("the extra sshd options must be a dict of keyword: value")
+    lines = []
+    for keyword, value in options.items():
+        keyword = str(keyword)
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", keyword):
+            raise SshAccessError(f"{keyword!r} is not an sshd keyword")
+        if keyword.lower() in {m.lower() for m in MANAGED}:
+            raise SshAccessError(f"{keyword} is set by the role's own variables, not by the extra options")
+        if isinstance(value, bool):
+            value = "yes" if value else "no"
+        values = [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+        text = " ".join(values).strip()
+        if not text or any(c in text for c in "\n\r\0"):
+            raise SshAccessError(f"{keyword} needs a value on one line, not {value!r}")
+        lines.append(f"{keyword} {text}")
+    return lines
+
+
+def listen_dropin(ports: Sequence[int]) -> str:
+    """The first step of a port move: sshd listens on the old and the new port; the login policy is not touched."""
+    return (DROPIN_HEAD + "# Step 1 of a port move: both ports, until a key login on the new one is proven.\n"
+            + "".join(f"Port {_port(p, 'the SSH port')}\n" for p in ports))
+
+
 def sshd_dropin(settings: Mapping[str, Any], ports: Sequence[int]) -> str:
-    """The drop-in's text for the given listening ports (one Port line each) and the fixed login policy."""
+    """The drop-in's final text: the listening ports (one Port line each), keys only, the extra options."""
     permit_root = str(settings.get("permit_root_login", "prohibit-password"))
     if permit_root not in PERMIT_ROOT:
         raise SshAccessError(f"PermitRootLogin must be one of {', '.join(PERMIT_ROOT)}, not {permit_root!r}")
-    lines = ["# Managed by homelab.nvidia_gpu.ssh_access: keys only. sshd keeps the first value it reads,",
-             "# and this file sorts first in sshd_config.d; every Port line adds a listener."]
+    lines = [DROPIN_HEAD.rstrip("\n")]
     lines += [f"Port {_port(p, 'the SSH port')}" for p in ports]
     lines += ["PubkeyAuthentication yes", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
               f"PermitRootLogin {permit_root}", "AuthenticationMethods publickey"]
@@ -108,28 +143,66 @@ def sshd_dropin(settings: Mapping[str, Any], ports: Sequence[int]) -> str:
             raise SshAccessError(f"{keyword} takes user or group names, not {', '.join(map(repr, bad))}")
         if names:
             lines.append(f"{keyword} {' '.join(names)}")
+    lines += _extra_options(settings.get("extra_options"))
     return "\n".join(lines) + "\n"
+
+
+def _line_key(line: str) -> tuple[str, str] | None:
+    """(type, data) of an authorized_keys line, options before the key allowed; None for comments and blanks."""
+    if not line.strip() or line.lstrip().startswith("#"):
+        return None
+    tokens = line.split()
+    for index, token in enumerate(tokens[:-1]):
+        if token in KEY_TYPES:
+            return token, tokens[index + 1]
+    return None
+
+
+def authorized_keys_file(existing: Any, keys: Sequence[str], exclusive: bool) -> dict:
+    """One user's authorized_keys: the keys given only (exclusive), or the file as it is plus the keys it lacks.
+
+    Lines already there are kept as they are (options, comments, keys this role does not know). ``added`` and
+    ``removed`` count keys against the file as it was; ``usable`` the keys that would let the user in afterwards.
+    """
+    before = [ln for ln in str(existing or "").splitlines() if ln.strip()]
+    kept = [] if exclusive else before
+    have = {_line_key(ln) for ln in kept} - {None}
+    new = []
+    for line in keys:
+        ident = _line_key(line)
+        if ident not in have:
+            have.add(ident)
+            new.append(line)
+    lines = kept + new
+    was = {_line_key(ln) for ln in before} - {None}
+    now = {_line_key(ln) for ln in lines} - {None}
+    return {"content": "".join(f"{ln}\n" for ln in lines), "added": len(now - was), "removed": len(was - now),
+            "usable": len(now)}
 
 
 def access_plan(choices: Mapping[str, Any]) -> dict:
     """What the role does on one host, in order, and the sentence that refuses it.
 
     choices: ``port`` (wanted), ``current_port`` (the one this play talks to), ``connecting_user``,
-    ``keys`` (user -> public keys), ``existing_keys`` (user -> lines already in their authorized_keys),
+    ``keys`` (user -> public keys), ``existing_keys`` (user -> the text of their authorized_keys now),
     ``exclusive`` (the keys given replace a user's file), ``permit_root_login``, ``allow_groups``,
-    ``allow_users``, ``connecting_user_groups`` (the groups the connecting user is in).
+    ``allow_users``, ``extra_options``, ``connecting_user_groups`` (the groups the connecting user is in).
+    A move to another port is two steps: listen on both (``listen_dropin``), prove a key login on the new port,
+    then the keys-only drop-in on the new port alone (``dropin``). Without a move the proof comes first.
     """
     port = _port(choices.get("port", 22), "the SSH port")
     current = _port(choices.get("current_port", 22), "the current SSH port")
     keys = authorized_keys(choices.get("keys") or {})
     user = str(choices.get("connecting_user") or "")
-    existing = {str(u): list(v or []) for u, v in (choices.get("existing_keys") or {}).items()}
+    existing = {str(u): v for u, v in (choices.get("existing_keys") or {}).items()}
     exclusive = bool(choices.get("exclusive", False))
+    files = {u: authorized_keys_file(existing.get(u, ""), lines, exclusive) for u, lines in keys.items()}
     refused = []
-    after = keys.get(user, []) if exclusive else list(dict.fromkeys(existing.get(user, []) + keys.get(user, [])))
+    usable = (files[user]["usable"] if user in files
+              else authorized_keys_file(existing.get(user, ""), [], False)["usable"])
     if not user:
         refused.append("The connecting user is not known: set ansible_user.")
-    elif not after:
+    elif not usable:
         refused.append(f"No SSH key would let {user} (the user this play connects as) log in once passwords are off: "
                        f"add one to ssh_access_authorized_keys['{user}'].")
     allow_users = [str(n) for n in choices.get("allow_users") or []]
@@ -140,7 +213,47 @@ def access_plan(choices: Mapping[str, Any]) -> dict:
     if user and allow_groups and not set(allow_groups) & set(member_of):
         refused.append(f"AllowGroups ({', '.join(allow_groups)}) leaves out {user}, the user this play connects as "
                        f"(in {', '.join(member_of) or 'no group known'}).")
-    steps = ([{"ports": [current, port], "then": "probe"}, {"ports": [port], "then": "done"}] if port != current
-             else [{"ports": [port], "then": "done"}])
-    return {"port": port, "current_port": current, "moves": port != current, "keys": keys, "steps": steps,
-            "dropins": [sshd_dropin(choices, step["ports"]) for step in steps], "refused": " ".join(refused)}
+    moves = port != current
+    return {"port": port, "current_port": current, "moves": moves, "keys": keys, "files": files,
+            "listen_dropin": listen_dropin([current, port]) if moves else "",
+            "dropin": sshd_dropin(choices, [port]), "refused": " ".join(refused)}
+
+
+def probe_argv(conn: Mapping[str, Any]) -> list[str]:
+    """The controller's ``ssh`` that proves a key login: publickey only, no prompt, the play's own key and args.
+
+    conn: ``host``, ``port``, ``user``, ``key_file`` (optional), ``common_args`` and ``extra_args`` (the strings of
+    ansible_ssh_common_args / ansible_ssh_extra_args), ``timeout``. The key-only options come first, since ssh
+    keeps the first value of an option; the host key policy comes last, so the play's own choice wins.
+    """
+    host = str(conn.get("host") or "")
+    if not host or host.startswith("-") or any(c.isspace() for c in host):
+        raise SshAccessError(f"the probe needs the host's address, not {host!r}")
+    user = str(conn.get("user") or "")
+    if not _NAME.fullmatch(user):
+        raise SshAccessError(f"the probe needs the connecting user, not {user!r}")
+    port = _port(conn.get("port", 22), "the probed port")
+    argv = ["ssh", "-o", "BatchMode=yes", "-o", "PreferredAuthentications=publickey", "-o", "PasswordAuthentication=no",
+            "-o", "KbdInteractiveAuthentication=no", "-o", f"ConnectTimeout={int(conn.get('timeout') or 10)}"]
+    if conn.get("key_file"):
+        argv += ["-i", str(conn["key_file"])]
+    for extra in ("common_args", "extra_args"):
+        argv += shlex.split(str(conn.get(extra) or ""))
+    return [*argv, "-o", "StrictHostKeyChecking=accept-new", "-p", str(port), "-l", user, host, "true"]
+
+
+def effective_settings(text: Any) -> dict[str, list[str]]:
+    """``sshd -T``'s output as keyword -> values (lower case, as sshd prints them; Port and the like repeat).
+
+    sshd prints ``prohibit-password`` under its old name ``without-password``: it is given back as the new one.
+    """
+    out: dict[str, list[str]] = {}
+    for line in str(text or "").splitlines():
+        parts = line.strip().split(None, 1)
+        if not parts:
+            continue
+        value = parts[1] if len(parts) > 1 else ""
+        if parts[0] == "permitrootlogin" and value == "without-password":
+            value = "prohibit-password"
+        out.setdefault(parts[0].lower(), []).append(value)
+    return out

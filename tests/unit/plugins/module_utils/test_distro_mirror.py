@@ -54,3 +54,20 @@ def test_bullseye_has_no_non_free_firmware():
 def test_what_apt_would_misread_is_refused(facts, mirror, message):
     with pytest.raises(dm.DistroMirrorError, match=message):
         dm.distro_sources(facts, mirror)
+
+
+def test_originals_are_the_files_that_exist_and_are_not_the_stub():
+    import base64
+
+    out = dm.distro_sources({"distribution": "Debian", "release": "bookworm"}, "http://mirror.lab/debian")
+
+    def b64(text):
+        return base64.b64encode(text.encode()).decode()
+
+    slurped = [{"item": "/etc/apt/sources.list", "content": b64(out["stub"])},
+               {"item": "/etc/apt/sources.list.d/debian.sources", "content": b64("Types: deb\n")},
+               {"item": "/etc/apt/sources.list.d/gone.sources", "failed": True, "msg": "file not found"}]
+    assert dm.originals(slurped) == ["/etc/apt/sources.list.d/debian.sources"]
+    assert out["stub"].startswith(out["stub_mark"]) and out["disabled_dir"] in out["stub"]
+    slurped[0]["content"] = b64("deb http://deb.debian.org/debian bookworm main\n")
+    assert dm.originals(slurped)[0] == "/etc/apt/sources.list" and dm.originals(None) == []

@@ -64,23 +64,64 @@ def test_what_would_misconfigure_sshd_is_refused(settings, ports, message):
         ssh.sshd_dropin(settings, ports)
 
 
-def test_a_port_move_listens_on_both_probes_then_drops_the_old_one():
+def test_a_port_move_listens_on_both_first_and_leaves_the_login_policy_alone_until_proven():
     plan = ssh.access_plan({"port": 2222, "current_port": 22, "connecting_user": "pi", "keys": {"pi": [ED25519]}})
     assert plan["refused"] == "" and plan["moves"]
-    assert [s["ports"] for s in plan["steps"]] == [[22, 2222], [2222]]
-    assert [s["then"] for s in plan["steps"]] == ["probe", "done"]
-    assert "Port 22\nPort 2222\n" in plan["dropins"][0] and "Port 22\n" not in plan["dropins"][1]
+    listen = plan["listen_dropin"].splitlines()
+    assert [ln for ln in listen if not ln.startswith("#")] == ["Port 22", "Port 2222"]  # passwords still as they were
+    final = [ln for ln in plan["dropin"].splitlines() if ln.startswith("Port ")]
+    assert final == ["Port 2222"] and "PasswordAuthentication no" in plan["dropin"]
     same = ssh.access_plan({"port": 2222, "current_port": 2222, "connecting_user": "pi", "keys": {"pi": [ED25519]}})
-    assert not same["moves"] and [s["ports"] for s in same["steps"]] == [[2222]]
+    assert not same["moves"] and same["listen_dropin"] == ""
+
+
+def test_extra_options_are_lines_after_the_policy_and_cannot_override_it():
+    text = ssh.sshd_dropin({"extra_options": {"MaxAuthTries": 3, "X11Forwarding": False,
+                                              "Ciphers": ["aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com"]}},
+                           [22])
+    assert text.splitlines()[-3:] == ["MaxAuthTries 3", "X11Forwarding no",
+                                      "Ciphers aes256-gcm@openssh.com chacha20-poly1305@openssh.com"]
+    for options, message in (({"passwordauthentication": "yes"}, "set by the role's own variables"),
+                             ({"Max Auth": 1}, "not an sshd keyword"),
+                             ({"Banner": "/etc/issue\nPermitRootLogin yes"}, "on one line"),
+                             ({"Banner": ""}, "on one line"), (["MaxAuthTries 3"], "must be a dict")):
+        with pytest.raises(ssh.SshAccessError, match=message):
+            ssh.sshd_dropin({"extra_options": options}, [22])
+
+
+def test_additive_keeps_every_line_and_adds_what_is_missing_exclusive_replaces():
+    existing = f"# laptop\nfrom=\"192.168.50.0/24\" {ECDSA}\n\n"
+    additive = ssh.authorized_keys_file(existing, [ECDSA, ED25519], exclusive=False)
+    assert additive["content"] == f"# laptop\nfrom=\"192.168.50.0/24\" {ECDSA}\n{ED25519}\n"
+    assert additive["added"] == 1 and additive["usable"] == 2
+    again = ssh.authorized_keys_file(additive["content"], [ECDSA, ED25519], exclusive=False)
+    assert again["content"] == additive["content"] and again["added"] == 0  # idempotent
+    exclusive = ssh.authorized_keys_file(existing, [ED25519], exclusive=True)
+    assert exclusive["content"] == ED25519 + "\n" and exclusive["usable"] == 1
+    assert exclusive["added"] == 1 and exclusive["removed"] == 1  # ED25519 in, ECDSA out
+    assert ssh.authorized_keys_file("", [], exclusive=True) == {"content": "", "added": 0, "removed": 0, "usable": 0}
+
+
+def test_the_probe_is_key_only_first_and_the_plays_host_key_policy_wins():
+    argv = ssh.probe_argv({"host": "192.168.50.40", "port": 2222, "user": "pi", "key_file": "~/.ssh/lab",
+                           "common_args": "-o StrictHostKeyChecking=no -o 'UserKnownHostsFile=/dev/null'"})
+    assert argv[:3] == ["ssh", "-o", "BatchMode=yes"] and "PreferredAuthentications=publickey" in argv
+    assert argv.index("StrictHostKeyChecking=no") < argv.index("StrictHostKeyChecking=accept-new")
+    assert "UserKnownHostsFile=/dev/null" in argv and argv[-6:] == ["-p", "2222", "-l", "pi", "192.168.50.40", "true"]
+    assert argv[argv.index("-i") + 1] == "~/.ssh/lab"
+    for conn, message in (({"host": "-oProxyCommand=x", "user": "pi"}, "address"), ({"host": "h", "user": ""}, "user"),
+                          ({"host": "h", "user": "pi", "port": 70000}, "between 1 and 65535")):
+        with pytest.raises(ssh.SshAccessError, match=message):
+            ssh.probe_argv(conn)
 
 
 def test_no_key_for_the_connecting_user_refuses_the_run():
     plan = ssh.access_plan({"port": 2222, "connecting_user": "pi", "keys": {"alice": [ED25519]}})
     assert "No SSH key would let pi (the user this play connects as) log in" in plan["refused"]
-    kept = ssh.access_plan({"port": 22, "connecting_user": "pi", "keys": {}, "existing_keys": {"pi": [ECDSA]}})
+    kept = ssh.access_plan({"port": 22, "connecting_user": "pi", "keys": {}, "existing_keys": {"pi": ECDSA + "\n"}})
     assert kept["refused"] == ""  # additive: the key already in pi's file still works
     replaced = ssh.access_plan({"port": 22, "connecting_user": "pi", "keys": {"pi": []},
-                                "existing_keys": {"pi": [ECDSA]}, "exclusive": True})
+                                "existing_keys": {"pi": ECDSA + "\n"}, "exclusive": True})
     assert "No SSH key would let pi" in replaced["refused"]  # exclusive: the file would be empty
 
 
@@ -90,3 +131,11 @@ def test_allow_lists_that_leave_out_the_connecting_user_are_refused():
     groups = ssh.access_plan(dict(base, allow_groups=["ssh-users"], connecting_user_groups=["pi", "sudo"]))
     assert "AllowGroups (ssh-users) leaves out pi" in groups["refused"]
     assert ssh.access_plan(dict(base, allow_groups=["sudo"], connecting_user_groups=["pi", "sudo"]))["refused"] == ""
+
+
+def test_sshd_T_output_is_read_as_lists_with_the_new_name_for_prohibit_password():
+    text = "port 2222\nport 22\npasswordauthentication no\npermitrootlogin without-password\nbanner none\n\n"
+    settings = ssh.effective_settings(text)
+    assert settings["port"] == ["2222", "22"] and settings["passwordauthentication"] == ["no"]
+    assert settings["permitrootlogin"] == ["prohibit-password"] and settings["banner"] == ["none"]
+    assert ssh.effective_settings(None) == {}

@@ -1,0 +1,77 @@
+# Copyright (c) homelab.nvidia_gpu contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+name: distro_sources
+short_description: The distribution's own apt sources from one mirror URL, as deb822 with the distro's keyring
+version_added: 0.1.0
+author:
+  - homelab.nvidia_gpu maintainers (@homelab)
+description:
+  - Debian (Raspberry Pi OS reports Debian) and Ubuntu (ports.ubuntu.com on arm64). The file's content (the release,
+    its updates, the security archive; C(Signed-By) the distribution's archive keyring), and the files of the
+    distribution's own that it replaces, so that the caller keeps a copy of them and disables them.
+  - An unknown distribution, a release that is not a codename or a URL apt would misread is an error naming it.
+  - One more filter in this file - C(distro_mirror_originals) (the results of C(slurp) over C(replaces) -> the paths
+    that are the distribution's own files, not missing and not this role's stub in place of sources.list).
+  - Pure Python in C(plugins/module_utils/_distro_mirror.py).
+options:
+  _input:
+    description: C(distribution), C(release) (the codename), C(architecture).
+    type: dict
+    required: true
+  mirror:
+    description: The archive's URL; empty for the distribution's own servers.
+    type: str
+    default: ""
+  security_mirror:
+    description: The security archive's URL; empty for the distribution's own (Ubuntu's ports archive on arm64).
+    type: str
+    default: ""
+  components:
+    description: The components; empty for the distribution's usual set.
+    type: list
+    elements: str
+"""
+
+EXAMPLES = r"""
+- name: Debian's archive comes from the local mirror
+  ansible.builtin.set_fact:
+    sources: >-
+      {{ {'distribution': ansible_facts.distribution, 'release': ansible_facts.distribution_release}
+         | homelab.nvidia_gpu.distro_sources('http://mirror.example/debian') }}
+"""
+
+RETURN = r"""
+_value:
+  description: >-
+    C(path), C(content), C(mirror), C(security_mirror), C(keyring), C(replaces), C(default_mirror),
+    C(disabled_dir), C(stub), C(stub_mark).
+  type: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _distro_mirror
+
+
+def distro_sources(facts, mirror="", security_mirror="", components=None) -> dict:
+    if not isinstance(facts, dict):
+        raise AnsibleFilterError("distro_sources: the input must be a dict (distribution, release, architecture)")
+    try:
+        return _distro_mirror.distro_sources(facts, mirror, security_mirror, components or None)
+    except _distro_mirror.DistroMirrorError as exc:
+        raise AnsibleFilterError(f"distro_sources: {exc}") from exc
+
+
+def distro_mirror_originals(slurped) -> list:
+    if not isinstance(slurped, list):
+        raise AnsibleFilterError("distro_mirror_originals: the input must be the results list of slurp")
+    return _distro_mirror.originals(slurped)
+
+
+class FilterModule:
+    def filters(self):
+        return {"distro_sources": distro_sources, "distro_mirror_originals": distro_mirror_originals}
