@@ -25,8 +25,8 @@ README = ROOT / "README.md"
 BEGIN = "<!-- BEGIN ROLE VARS -->"
 END = "<!-- END ROLE VARS -->"
 NAMESPACE = "homelab.nvidia_gpu"
-SITE_ORDER = ["gpu_plan", "kernel_headers", "nvidia_repo", "nvidia_driver", "nvidia_container_toolkit",
-              "container_runtime", "cuda_toolkit", "ml_python", "ml_jupyter"]
+SITE_ORDER = ["ssh_access", "distro_mirror", "gpu_plan", "kernel_headers", "nvidia_repo", "nvidia_driver",
+              "nvidia_container_toolkit", "container_runtime", "cuda_toolkit", "ml_python", "ml_jupyter"]
 
 # Ansible documentation markup -> Markdown. L(text,url) first: its arguments contain commas.
 MARKUP = [
