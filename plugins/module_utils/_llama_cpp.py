@@ -6,7 +6,9 @@ The build options come from the host's GPU plan (never a second verdict): CUDA f
 where the GPU stack runs and the driver can work (CMAKE_CUDA_ARCHITECTURES 61 for a Tesla P10), the CPU elsewhere -
 natively (GGML_NATIVE) by default, or for the board's CPU (GGML_CPU_ARM_ARCH) when the controller says that one
 build must run on every Pi of a generation. Nothing here touches a host. Issue #17; the role that uses it is not
-written yet.
+written yet. Measured 2026-12-04 for that role's lab: the CPU build of TARGETS from the llama.cpp vendored in
+llama-cpp-python 0.3.36 (PyPI sdist, 77 MB) takes 249 s with -j2 in a bookworm amd64 lab container (GCC 12, the
+options of build_options with native off; cmake, g++ and make from Debian in 10 s).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-TARGETS = ("llama-server", "rpc-server", "llama-bench")
+# The CMake targets. The RPC worker's target is ggml-rpc-server in the llama.cpp that llama-cpp-python 0.3.36
+# vendors (tools/rpc/CMakeLists.txt; its binary bin/ggml-rpc-server); older releases called it rpc-server.
+TARGETS = ("llama-server", "ggml-rpc-server", "llama-bench")
 # The boards' CPUs as GCC's -march names them: Pi 5 Cortex-A76 (ARMv8.2 with dot product and FP16), Pi 4
 # Cortex-A72 and Pi 3 Cortex-A53 (ARMv8.0 with CRC).
 BOARD_ARM_ARCH = {

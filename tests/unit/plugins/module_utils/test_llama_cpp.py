@@ -25,7 +25,7 @@ def test_every_catalog_card_gets_its_own_cuda_architecture(device):
     out = llama.build_options(_plan([card["compute_capability"]]))
     assert out["backend"] == "cuda" and out["options"]["GGML_CUDA"] == "ON"
     assert out["options"]["CMAKE_CUDA_ARCHITECTURES"] == card["compute_capability"].replace(".", "")
-    assert out["targets"] == ["llama-server", "rpc-server", "llama-bench"] and out["options"]["GGML_RPC"] == "ON"
+    assert out["targets"] == ["llama-server", "ggml-rpc-server", "llama-bench"] and out["options"]["GGML_RPC"] == "ON"
 
 
 def test_the_p10_builds_for_61_and_a_mixed_box_for_both():
