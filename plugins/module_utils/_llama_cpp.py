@@ -5,8 +5,8 @@
 The build options come from the host's GPU plan (never a second verdict): CUDA for the plan's compute capabilities
 where the GPU stack runs and the driver can work (CMAKE_CUDA_ARCHITECTURES 61 for a Tesla P10), the CPU elsewhere -
 natively (GGML_NATIVE) by default, or for the board's CPU (GGML_CPU_ARM_ARCH) when the controller says that one
-build must run on every Pi of a generation. Nothing here touches a host. Issue #17; the role that uses it is not
-written yet. Measured 2026-12-04 for that role's lab: the CPU build of TARGETS from the llama.cpp vendored in
+build must run on every Pi of a generation. Nothing here touches a host. The role llama_cpp uses it (filters in
+plugins/filter/llama_cpp.py). Measured 2026-12-04 for its lab: the CPU build of TARGETS from the llama.cpp vendored in
 llama-cpp-python 0.3.36 (PyPI sdist, 77 MB) takes 249 s with -j2 in a bookworm amd64 lab container (GCC 12, the
 options of build_options with native off; cmake, g++ and make from Debian in 10 s).
 """
@@ -14,6 +14,7 @@ options of build_options with native off; cmake, g++ and make from Debian in 10 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -93,24 +94,31 @@ def build_options(plan: Mapping[str, Any], choices: Mapping[str, Any] | None = N
             "cmake_args": [f"-D{k}={v}" for k, v in sorted(options.items())]}
 
 
-def build_key(source_sha256: str, options: Mapping[str, Any], toolkit: str = "") -> str:
-    """What a build depends on, hashed: the source tarball, the CMake options, the CUDA toolkit (a new key rebuilds)."""
+def build_key(source_sha256: str, options: Mapping[str, Any], toolkit: str = "", platform: str = "") -> str:
+    """What a build depends on, hashed: the source tarball, the CMake options, the CUDA toolkit, and the platform it
+    runs on (distribution release and architecture: the libraries it links) - a new key rebuilds."""
     if not re.fullmatch(r"[0-9a-f]{64}", str(source_sha256 or "")):
         raise LlamaCppError(f"the source's sha256 must be 64 hex digits, not {source_sha256!r}")
-    payload = json.dumps({"source": source_sha256, "options": dict(options), "toolkit": str(toolkit or "")},
-                         sort_keys=True)
+    payload = json.dumps({"source": source_sha256, "options": dict(options), "toolkit": str(toolkit or ""),
+                          "platform": str(platform or "")}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def rpc_servers(hostvars: Mapping[str, Any], workers: Sequence[str], port: int = 50052) -> str:
-    """llama-server's --rpc list from the inventory: each worker's llama_cpp_rpc_address, else ansible_host."""
+    """llama-server's --rpc list from the inventory: each worker's llama_cpp_rpc_endpoint (the fact the role sets
+    where rpc-server runs: the address it is bound to), else its llama_cpp_rpc_address, else ansible_host."""
     out = []
     for host in workers:
         hv = hostvars.get(host) or {}
-        address = str(hv.get("llama_cpp_rpc_address") or hv.get("ansible_host") or host)
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:]+\]", address):
-            raise LlamaCppError(f"{host}: {address!r} is not an address llama-server can reach an rpc-server at")
-        out.append(f"{address}:{int(hv.get('llama_cpp_rpc_port') or port)}")
+        endpoint = str(hv.get("llama_cpp_rpc_endpoint") or "")
+        if not endpoint:
+            address = str(hv.get("llama_cpp_rpc_address") or hv.get("ansible_host") or host)
+            endpoint = f"{address}:{int(hv.get('llama_cpp_rpc_port') or port)}"
+        address, _sep, number = endpoint.rpartition(":")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", address) or not number.isdigit():
+            raise LlamaCppError(f"{host}: {endpoint!r} is not an IPv4 address or host name with a port, which is"
+                                " all llama.cpp's RPC client can reach")
+        out.append(endpoint)
     return ",".join(out)
 
 
@@ -133,3 +141,162 @@ def bench_figures(stdout: Any) -> list[dict]:
                     "model": str(run.get("model_type") or run.get("model_filename") or ""),
                     "gpu_layers": int(run.get("n_gpu_layers") or 0)})
     return out
+
+
+def host_build(plan: Mapping[str, Any], choices: Mapping[str, Any] | None, source_sha256: str,
+               platform: str) -> dict:
+    """build_options plus the key and whether other hosts may run this build: only a non-native build is shareable
+    (a native one is tuned to this host's CPU), and only between hosts of the same key (same platform)."""
+    choices = dict(choices or {})
+    out = build_options(plan, choices)
+    out["key"] = build_key(source_sha256, out["options"], str(choices.get("toolkit") or "") if out["backend"] == "cuda"
+                           else "", platform)
+    out["shareable"] = out["cpu"] != "native"
+    out["platform"] = str(platform)
+    return out
+
+
+def build_plan(hostvars: Mapping[str, Any], hosts: Sequence[str], fact: str = "__llama_cpp_build_state") -> dict:
+    """Who builds and who copies, over the hosts of a play (in play order).
+
+    Each host's ``fact``: ``key``, ``shareable``, ``present`` (the build is installed there) and ``cached`` (the
+    controller holds its archive). Per host the answer is ``action`` - ``present`` (nothing to do), ``build``, or
+    ``copy`` - and ``source``: the host whose build is copied (it archives it once and the controller keeps the
+    archive), or ``controller`` for an archive the controller already holds. A shareable key is built once, by the
+    first host of the play that needs it, when no host has it and the controller holds no archive; a native build is
+    built where it runs."""
+    states: dict[str, Mapping] = {}
+    for host in hosts:
+        state = (hostvars.get(host) or {}).get(fact)
+        if not isinstance(state, Mapping) or not state.get("key"):
+            raise LlamaCppError(f"{host}: no build decided (the role's preflight runs on every host of the play)")
+        states[host] = state
+    out = {h: {"action": "present" if s.get("present") else "build", "source": h, "key": str(s["key"])}
+           for h, s in states.items()}
+    by_key: dict[str, list[str]] = {}
+    for host, state in states.items():
+        if state.get("shareable"):
+            by_key.setdefault(str(state["key"]), []).append(host)
+    for key, members in by_key.items():
+        missing = [h for h in members if not states[h].get("present")]
+        holders = [h for h in members if states[h].get("present")]
+        if not missing:
+            continue
+        cached = any(states[h].get("cached") for h in members)
+        source = holders[0] if holders else "controller" if cached else missing[0]
+        for host in missing:
+            if host != source:
+                out[host] = {"action": "copy", "source": source, "key": key}
+    return out
+
+
+_ADDRESS = re.compile(r"[A-Za-z0-9_.:-]+|\[[0-9A-Fa-f:]+\]")
+_LOOPBACK = ("127.0.0.1", "::1", "localhost", "[::1]")
+_ANY = ("0.0.0.0", "::", "[::]", "")
+
+
+def _port(value: Any, what: str) -> int:
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        port = 0
+    if not 0 < port < 65536:
+        raise LlamaCppError(f"{what} must be a port between 1 and 65535, not {value!r}")
+    return port
+
+
+def _count(value: Any, what: str, minimum: int = 0) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = minimum - 1
+    if number < minimum:
+        raise LlamaCppError(f"{what} must be a whole number of {minimum} or more, not {value!r}")
+    return number
+
+
+def _address(value: Any, what: str) -> str:
+    text = str(value if value is not None else "").strip()
+    if not _ADDRESS.fullmatch(text):
+        raise LlamaCppError(f"{what} must be an address or a host name, not {value!r}")
+    return text
+
+
+def exposure_problems(settings: Mapping[str, Any]) -> list[str]:
+    """Sentences for a service that would listen where it should not: llama-server beyond loopback without an API
+    key, rpc-server (no authentication at all) on every address. ``settings``: ``serve``, ``server_host``,
+    ``api_key_set``, ``work``, ``rpc_host``, ``allow_open`` (the operator's explicit yes)."""
+    if settings.get("allow_open"):
+        return []
+    out = []
+    if settings.get("serve") and str(settings.get("server_host")) not in _LOOPBACK and not settings.get("api_key_set"):
+        out.append(f"llama-server would listen on {settings.get('server_host')} without an API key: set"
+                   " llama_cpp_server_api_key (from vault), bind llama_cpp_server_host to 127.0.0.1, or say"
+                   " llama_cpp_allow_open: true")
+    if settings.get("work") and str(settings.get("rpc_host") or "").strip() in _ANY:
+        out.append("rpc-server has no authentication and would listen on every address: set llama_cpp_rpc_host to"
+                   " this host's address on the cluster network (llama_cpp_rpc_address), or say llama_cpp_allow_open:"
+                   " true")
+    return out
+
+
+def server_argv(settings: Mapping[str, Any]) -> list[str]:
+    """llama-server's command line. ``settings``: ``binary``, ``model`` (an absolute path), ``host``, ``port``,
+    ``ctx_size``, ``gpu_layers``, ``threads`` (0: llama.cpp's choice), ``alias``, ``log_verbosity`` (4 logs where
+    each layer went, the RPC workers' buffers included; empty: llama.cpp's 3), ``api_key_file`` (empty: none),
+    ``rpc`` (the --rpc list, empty: none), ``extra_args`` (a list, appended as given)."""
+    model = str(settings.get("model") or "")
+    if not model.startswith("/"):
+        raise LlamaCppError(f"the model must be an absolute path to a GGUF file, not {model!r}")
+    argv = [str(settings.get("binary") or "llama-server"), "--model", model,
+            "--host", _address(settings.get("host"), "the server's host"),
+            "--port", str(_port(settings.get("port"), "the server's port")),
+            "--ctx-size", str(_count(settings.get("ctx_size"), "the context size", 1)),
+            "--n-gpu-layers", str(_count(settings.get("gpu_layers"), "the GPU layers"))]
+    threads = _count(settings.get("threads") or 0, "the threads")
+    if threads:
+        argv += ["--threads", str(threads)]
+    if settings.get("alias"):
+        argv += ["--alias", str(settings["alias"])]
+    if settings.get("log_verbosity") not in (None, ""):
+        argv += ["--log-verbosity", str(_count(settings["log_verbosity"], "the log verbosity"))]
+    if settings.get("api_key_file"):
+        argv += ["--api-key-file", str(settings["api_key_file"])]
+    if settings.get("rpc"):
+        argv += ["--rpc", str(settings["rpc"])]
+    extra = settings.get("extra_args") or []
+    if isinstance(extra, (str, bytes)) or not isinstance(extra, Sequence):
+        raise LlamaCppError("the extra arguments must be a list of strings")
+    return argv + [str(a) for a in extra]
+
+
+def rpc_argv(settings: Mapping[str, Any]) -> list[str]:
+    """rpc-server's command line: ``binary``, ``host``, ``port``, ``threads`` (0: llama.cpp's choice), ``cache``
+    (a local tensor cache; needs LLAMA_CACHE)."""
+    host = str(settings.get("host") or "").strip()
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        raise LlamaCppError(f"rpc-server binds an IPv4 address only (it takes no names and no IPv6), not {host!r}"
+                            ) from None
+    argv = [str(settings.get("binary") or "ggml-rpc-server"), "--host", host,
+            "--port", str(_port(settings.get("port"), "rpc-server's port"))]
+    threads = _count(settings.get("threads") or 0, "the threads")
+    if threads:
+        argv += ["--threads", str(threads)]
+    return argv + (["--cache"] if settings.get("cache") else [])
+
+
+def systemd_exec(argv: Sequence[str]) -> str:
+    """A command line as systemd's ExecStart= reads it: each word double-quoted where it needs to be, with \\ and \"
+    escaped, and % and $ doubled (systemd's specifiers and variables)."""
+    words = []
+    for word in argv:
+        text = str(word)
+        if any(c in text for c in "\n\r\0"):
+            raise LlamaCppError(f"a command-line word cannot hold a line break or NUL: {text!r}")
+        text = text.replace("%", "%%").replace("$", "$$")
+        if not text or re.search(r"[\s\"'\\;]", text):
+            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        words.append(text)
+    return " ".join(words)

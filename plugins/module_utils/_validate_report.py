@@ -50,7 +50,8 @@ def report(hostvars: Mapping[str, Any], hosts: Sequence[str], written: str) -> s
         verdict = _get(plan, "verdict") or _get(_get(facts, "nvidia_gpu_host", {}), "verdict", {})
         node = _get(hv, "validate_node")
         if node is None:
-            driver, cuda = "not a GPU node", ""
+            driver = "not checked in this run (validate.yml checks it)" if _get(plan, "gpu_node") else "not a GPU node"
+            cuda = ""
         elif node.get("gpu_present"):
             driver, cuda = node.get("driver_version"), node.get("cuda_version")
         else:
@@ -86,6 +87,36 @@ def report(hostvars: Mapping[str, Any], hosts: Sequence[str], written: str) -> s
         out += [f"| {c.get('result')} | {c.get('check')} | {_cell(c.get('detail'))} |"
                 for c in node.get("checks") or []]
         out.append("")
+    out += _inference(hostvars, hosts)
     if details:
         out += ["## Verdict details", "", *details]
     return "\n".join(out) + "\n"
+
+
+def _rate(figures: Mapping[str, Mapping], kind: str) -> str:
+    fig = figures.get(kind)
+    return f"{fig.get('tokens_per_second')} ({fig.get('test')})" if fig else ""
+
+
+def _inference(hostvars: Mapping[str, Any], hosts: Sequence[str]) -> list[str]:
+    """llama-bench's figures per node (the fact llama_cpp_bench of inference.yml), where a node has them."""
+    rows = []
+    for host in hosts:
+        bench = _get(hostvars.get(host) or {}, "llama_cpp_bench")
+        if not isinstance(bench, Mapping):
+            continue
+        figures = {str(f.get("test", ""))[:2]: f for f in bench.get("figures") or [] if isinstance(f, Mapping)}
+        backend = str(bench.get("backend") or "?")
+        label = "CPU (no GPU used)" if backend == "cpu" else backend.upper()
+        status = _get(hostvars.get(host) or {}, "llama_cpp_status", {}) or {}
+        roles = ", ".join(r for r, on in (("server", status.get("server")), ("RPC worker", status.get("rpc_endpoint")))
+                          if on) or "-"
+        rows.append(f"| {host} | {roles} | {label} | {_cell(bench.get('model') or '')} | {_rate(figures, 'pp')}"
+                    f" | {_rate(figures, 'tg')} | {_cell(bench.get('why_not') or '')} |")
+    if not rows:
+        return []
+    return ["## Inference (llama.cpp)", "",
+            "llama-bench on each node, alone, with its own backend: tokens per second for prompt processing (pp) and"
+            " generation (tg).", "",
+            "| host | runs | backend | model | pp t/s | tg t/s | note |", "| --- | --- | --- | --- | --- | --- | --- |",
+            *rows, ""]

@@ -1,7 +1,7 @@
 # Copyright (c) homelab.nvidia_gpu contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""llama.cpp's build options from the GPU plan, its build key, the RPC list, llama-bench's figures (issue #17's
-pure part; no role uses it yet)."""
+"""llama.cpp's build options from the GPU plan, its build key, who builds and who copies, the RPC list, the services'
+command lines and refusals, llama-bench's figures (the pure part of the role llama_cpp)."""
 
 from __future__ import annotations
 
@@ -76,6 +76,108 @@ def test_the_build_key_changes_with_the_source_the_options_or_the_toolkit_only()
                 llama.build_key(SHA, dict(options, GGML_NATIVE="OFF"), "12.9")}) == 4
     with pytest.raises(llama.LlamaCppError, match="64 hex digits"):
         llama.build_key("abc", options)
+    assert llama.build_key(SHA, options, "12.9", "Debian-12-x86_64") != llama.build_key(SHA, options, "12.9",
+                                                                                        "Debian-13-x86_64")
+
+
+def test_a_host_build_is_shareable_only_when_not_native_and_ignores_the_toolkit_on_the_cpu():
+    cpu = _plan([], present=False, kind="runtime_only")
+    native = llama.host_build(cpu, {"native": True, "toolkit": "12.9"}, SHA, "Debian-12-x86_64")
+    portable = llama.host_build(cpu, {"native": False, "toolkit": "12.9"}, SHA, "Debian-12-x86_64")
+    assert not native["shareable"] and portable["shareable"] and native["key"] != portable["key"]
+    assert portable["key"] == llama.host_build(cpu, {"native": False}, SHA, "Debian-12-x86_64")["key"]
+    gpu = _plan(["6.1"])
+    assert llama.host_build(gpu, {"toolkit": "12.9"}, SHA, "p")["key"] != llama.host_build(gpu, {"toolkit": "12.8"},
+                                                                                           SHA, "p")["key"]
+    pi = llama.host_build(_plan([], present=False, kind="runtime_only", platform="raspberry_pi_5"), {"native": False},
+                          SHA, "Debian-12-aarch64")
+    assert pi["shareable"] and pi["options"]["GGML_CPU_ARM_ARCH"] == "armv8.2-a+dotprod+fp16"
+
+
+def _states(**hosts):
+    return {h: {"__llama_cpp_build_state": dict(zip(("key", "shareable", "present", "cached"), v, strict=True))}
+            for h, v in hosts.items()}
+
+
+def test_a_shareable_build_is_made_once_and_copied_through_the_controller():
+    hv = _states(w1=("k", True, False, False), w2=("k", True, False, False), s=("k", True, False, False))
+    out = llama.build_plan(hv, ["w1", "w2", "s"])
+    assert out["w1"] == {"action": "build", "source": "w1", "key": "k"}
+    assert out["w2"]["action"] == out["s"]["action"] == "copy" and out["s"]["source"] == "w1"
+    # a host that has it is the source; the controller's archive comes before any build
+    hv = _states(w1=("k", True, True, False), w2=("k", True, False, False))
+    assert llama.build_plan(hv, ["w1", "w2"]) == {"w1": {"action": "present", "source": "w1", "key": "k"},
+                                                  "w2": {"action": "copy", "source": "w1", "key": "k"}}
+    hv = _states(a=("k", True, False, True), b=("k", True, False, False))
+    assert {h: o["action"] for h, o in llama.build_plan(hv, ["a", "b"]).items()} == {"a": "copy", "b": "copy"}
+    assert llama.build_plan(hv, ["a", "b"])["a"]["source"] == "controller"
+
+
+def test_native_builds_and_other_keys_are_never_copied():
+    hv = _states(a=("k1", False, False, False), b=("k1", False, False, True), c=("k2", True, False, False),
+                 d=("k3", True, True, False))
+    out = llama.build_plan(hv, ["a", "b", "c", "d"])
+    assert [out[h]["action"] for h in "abcd"] == ["build", "build", "build", "present"]
+    with pytest.raises(llama.LlamaCppError, match="no build decided"):
+        llama.build_plan({"a": {}}, ["a"])
+
+
+@pytest.mark.parametrize(("settings", "says"), [
+    ({"serve": True, "server_host": "0.0.0.0", "api_key_set": False}, "without an API key"),
+    ({"serve": True, "server_host": "192.168.50.40", "api_key_set": False}, "without an API key"),
+    ({"work": True, "rpc_host": "0.0.0.0"}, "no authentication"),
+    ({"work": True, "rpc_host": ""}, "no authentication"),
+])
+def test_services_that_would_listen_where_they_should_not_are_refused(settings, says):
+    problems = llama.exposure_problems(settings)
+    assert len(problems) == 1 and says in problems[0]
+    assert llama.exposure_problems(dict(settings, allow_open=True)) == []
+
+
+def test_safe_listeners_pass():
+    assert llama.exposure_problems({"serve": True, "server_host": "127.0.0.1", "api_key_set": False}) == []
+    assert llama.exposure_problems({"serve": True, "server_host": "0.0.0.0", "api_key_set": True,
+                                    "work": True, "rpc_host": "192.168.50.11"}) == []
+    assert llama.exposure_problems({"serve": False, "server_host": "0.0.0.0", "work": False, "rpc_host": ""}) == []
+
+
+def test_the_server_command_line():
+    argv = llama.server_argv({"binary": "/opt/llama.cpp/current/bin/llama-server", "model": "/m/tiny model.gguf",
+                              "host": "0.0.0.0", "port": 8080, "ctx_size": 4096, "gpu_layers": 99, "threads": 0,
+                              "api_key_file": "/etc/llama.cpp/api-keys", "rpc": "10.0.0.2:50052,10.0.0.3:50052",
+                              "log_verbosity": "4", "extra_args": ["--flash-attn", "on"]})
+    assert argv == ["/opt/llama.cpp/current/bin/llama-server", "--model", "/m/tiny model.gguf", "--host", "0.0.0.0",
+                    "--port", "8080", "--ctx-size", "4096", "--n-gpu-layers", "99", "--log-verbosity", "4",
+                    "--api-key-file", "/etc/llama.cpp/api-keys", "--rpc", "10.0.0.2:50052,10.0.0.3:50052",
+                    "--flash-attn", "on"]
+    assert "--api-key-file" not in llama.server_argv({"model": "/m", "host": "::1", "port": 1, "ctx_size": 1,
+                                                      "gpu_layers": 0})
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    ({"model": "tiny.gguf"}, "absolute path"), ({"port": 0}, "port between"), ({"port": "http"}, "port between"),
+    ({"ctx_size": 0}, "context size"), ({"gpu_layers": -1}, "GPU layers"), ({"host": "a b"}, "address"),
+    ({"extra_args": "--flash-attn on"}, "list of strings"), ({"threads": "many"}, "threads"),
+])
+def test_bad_server_settings_are_refused(change, says):
+    good = {"model": "/m.gguf", "host": "127.0.0.1", "port": 8080, "ctx_size": 512, "gpu_layers": 0}
+    with pytest.raises(llama.LlamaCppError, match=says):
+        llama.server_argv(dict(good, **change))
+
+
+def test_the_rpc_worker_binds_an_ipv4_address_only():
+    assert llama.rpc_argv({"binary": "b", "host": "192.168.50.11", "port": 50052, "threads": 4}) == \
+        ["b", "--host", "192.168.50.11", "--port", "50052", "--threads", "4"]
+    for host in ("pi5-02", "fd00::2", ""):
+        with pytest.raises(llama.LlamaCppError, match="IPv4 address only"):
+            llama.rpc_argv({"host": host, "port": 50052})
+
+
+def test_systemd_exec_lines_quote_what_systemd_would_split_or_expand():
+    assert llama.systemd_exec(["/b", "--model", "/m/a b.gguf", "--alias", "100%", "$HOME", 'say "hi"', "x\\y"]) == \
+        '/b --model "/m/a b.gguf" --alias 100%% $$HOME "say \\"hi\\"" "x\\\\y"'
+    with pytest.raises(llama.LlamaCppError, match="line break"):
+        llama.systemd_exec(["/b", "a\nExecStartPre=/bin/evil"])
 
 
 def test_the_rpc_list_comes_from_the_inventory():
@@ -84,8 +186,13 @@ def test_the_rpc_list_comes_from_the_inventory():
                 "lab-w": {}}
     assert llama.rpc_servers(hostvars, ["pi5-02", "pi5-03", "lab-w"]) == \
         "192.168.50.12:50052,10.0.0.3:50053,lab-w:50052"
-    with pytest.raises(llama.LlamaCppError, match="is not an address"):
+    with pytest.raises(llama.LlamaCppError, match="is not an IPv4 address or host name"):
         llama.rpc_servers({"x": {"ansible_host": "a,b"}}, ["x"])
+    # the endpoint a worker published (the address it binds) wins over the inventory's guesses
+    assert llama.rpc_servers({"w": {"ansible_host": "w", "llama_cpp_rpc_endpoint": "172.18.0.5:50052"}}, ["w"]) == \
+        "172.18.0.5:50052"
+    with pytest.raises(llama.LlamaCppError, match="IPv4"):
+        llama.rpc_servers({"w": {"llama_cpp_rpc_endpoint": "[fd00::5]:50052"}}, ["w"])
 
 
 def test_llama_bench_json_gives_prompt_and_generation_rates():
@@ -100,3 +207,23 @@ def test_llama_bench_json_gives_prompt_and_generation_rates():
         llama.bench_figures("| model | size |")
     with pytest.raises(llama.LlamaCppError, match="list of runs"):
         llama.bench_figures("{}")
+
+
+@pytest.mark.parametrize(("name", "args"), [
+    ("llama_cpp_host_build", ({"kind": "gpu_stack", "gpu_present": True, "cuda": {"compute_capabilities": ["x"]}},
+                              {}, SHA, "p")),
+    ("llama_cpp_host_build", ({}, {}, "not-a-sha", "p")),
+    ("llama_cpp_build_plan", ({"a": {"__llama_cpp_build_state": "built"}}, ["a"])),
+    ("llama_cpp_rpc_servers", ({"w": {"ansible_host": "a b"}}, ["w"])),
+    ("llama_cpp_rpc_servers", ({"w": {}}, ["w"], "port")),
+    ("llama_cpp_server_exec", ({"model": "/m", "host": "h", "port": 99999, "ctx_size": 1, "gpu_layers": 0},)),
+    ("llama_cpp_rpc_exec", ({"host": "0.0.0.0; rm -rf /", "port": 1},)),
+    ("llama_cpp_bench_figures", ("not json",)),
+    ("llama_cpp_exposure_problems", (None,)),
+])
+def test_bad_input_to_every_filter_is_a_filter_error_not_a_traceback(name, args):
+    from ansible.errors import AnsibleFilterError
+    from ansible_collections.homelab.nvidia_gpu.plugins.filter.llama_cpp import FilterModule
+
+    with pytest.raises(AnsibleFilterError, match=name):
+        FilterModule().filters()[name](*args)

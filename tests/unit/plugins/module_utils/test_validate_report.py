@@ -91,3 +91,23 @@ def test_a_host_without_facts_is_a_row_not_a_crash():
 def test_bad_input_is_a_filter_error():
     with pytest.raises(AnsibleFilterError, match="validate_report"):
         REPORT({"a": {"validate_node": {"checks": [1]}}}, ["a"], "now")
+
+
+def test_inference_figures_are_a_section_per_node_labelled_by_backend():
+    hv = lab()
+    hv["pi4-01"]["llama_cpp_bench"] = {"backend": "cpu", "model": "tiny.gguf", "why_not": "", "figures": [
+        {"test": "pp64", "tokens_per_second": 4210.5}, {"test": "tg16", "tokens_per_second": 310.2}]}
+    hv["pi4-01"]["llama_cpp_status"] = {"server": "", "rpc_endpoint": "10.0.0.4:50052"}
+    hv["box"]["llama_cpp_bench"] = {"backend": "cuda", "model": "", "why_not": "no model on this host", "figures": []}
+    hv["box"]["llama_cpp_status"] = {"server": "http://127.0.0.1:8080", "rpc_endpoint": ""}
+    text = REPORT(hv, list(hv), "now")
+    assert "## Inference (llama.cpp)" in text
+    assert "| pi4-01 | RPC worker | CPU (no GPU used) | tiny.gguf | 4210.5 (pp64) | 310.2 (tg16) |  |" in text
+    assert "| box | server | CUDA |  |  |  | no model on this host |" in text
+    assert "## Inference" not in REPORT(lab(), list(lab()), "now")
+
+
+def test_a_gpu_node_validate_did_not_check_says_so():
+    hv = lab()
+    del hv["x86-p10"]["validate_node"]
+    assert "| not checked in this run (validate.yml checks it) |" in REPORT(hv, ["x86-p10"], "now")

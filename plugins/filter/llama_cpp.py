@@ -1,0 +1,104 @@
+# Copyright (c) homelab.nvidia_gpu contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+name: llama_cpp_host_build
+short_description: The llama.cpp build of one host, from its GPU plan
+version_added: 0.1.0
+author:
+  - homelab.nvidia_gpu maintainers (@homelab)
+description:
+  - From the fact C(nvidia_gpu_plan) (P(homelab.nvidia_gpu.gpu_plan#role)) and the role's choices - the backend
+    (CUDA for the plan's compute capabilities where the GPU stack runs and the driver can work, else the CPU), the
+    CMake options and arguments, the targets, the build key (source, options, toolkit, platform), whether other hosts
+    of the same key may run it (non-native builds only), and the reason as a sentence.
+  - >-
+    More filters in this file, used by P(homelab.nvidia_gpu.llama_cpp#role) - C(llama_cpp_build_plan) (per host of
+    a play: present, build, or copy from which host or from the controller's cache - a shareable key is built once),
+    C(llama_cpp_rpc_servers) (hostvars and the workers to llama-server's --rpc list), C(llama_cpp_exposure_problems)
+    (sentences for a service that would listen where it should not), C(llama_cpp_server_exec) and
+    C(llama_cpp_rpc_exec) (the services' ExecStart= lines), C(llama_cpp_bench_figures) (llama-bench's JSON to tokens
+    per second).
+  - Pure Python in C(plugins/module_utils/_llama_cpp.py).
+options:
+  _input:
+    description: The fact C(nvidia_gpu_plan).
+    type: dict
+    required: true
+  choices:
+    description: C(native) (bool), C(cuda) (auto, true, false), C(toolkit) (the CUDA toolkit's version).
+    type: dict
+  source_sha256:
+    description: The source tarball's sha256.
+    type: str
+    required: true
+  platform:
+    description: The distribution release and architecture, such as C(Debian-12-x86_64).
+    type: str
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: The build of this host is decided
+  ansible.builtin.set_fact:
+    __llama_cpp_host_build: >-
+      {{ nvidia_gpu_plan | homelab.nvidia_gpu.llama_cpp_host_build({'native': false}, llama_cpp_source_sha256,
+         'Debian-12-x86_64') }}
+"""
+
+RETURN = r"""
+_value:
+  description: C(backend), C(cpu), C(options), C(cmake_args), C(targets), C(reason), C(key), C(shareable), C(platform).
+  type: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _llama_cpp as llama
+
+
+def _call(name, fn, *args):
+    try:
+        return fn(*args)
+    except (llama.LlamaCppError, TypeError, ValueError, AttributeError) as exc:
+        raise AnsibleFilterError(f"{name}: {exc}") from exc
+
+
+def llama_cpp_host_build(plan, choices, source_sha256, platform) -> dict:
+    return _call("llama_cpp_host_build", llama.host_build, plan, choices, source_sha256, platform)
+
+
+def llama_cpp_build_plan(hostvars, hosts, fact="__llama_cpp_build_state") -> dict:
+    return _call("llama_cpp_build_plan", lambda h, n, f: llama.build_plan(h, list(n), str(f)), hostvars, hosts, fact)
+
+
+def llama_cpp_rpc_servers(hostvars, workers, port=50052) -> str:
+    return _call("llama_cpp_rpc_servers", lambda h, w, p: llama.rpc_servers(h, list(w), int(p)), hostvars, workers,
+                 port)
+
+
+def llama_cpp_exposure_problems(settings) -> list:
+    return _call("llama_cpp_exposure_problems", llama.exposure_problems, settings)
+
+
+def llama_cpp_server_exec(settings) -> str:
+    return _call("llama_cpp_server_exec", lambda s: llama.systemd_exec(llama.server_argv(s)), settings)
+
+
+def llama_cpp_rpc_exec(settings) -> str:
+    return _call("llama_cpp_rpc_exec", lambda s: llama.systemd_exec(llama.rpc_argv(s)), settings)
+
+
+def llama_cpp_bench_figures(stdout) -> list:
+    return _call("llama_cpp_bench_figures", llama.bench_figures, stdout)
+
+
+class FilterModule:
+    def filters(self):
+        return {"llama_cpp_host_build": llama_cpp_host_build, "llama_cpp_build_plan": llama_cpp_build_plan,
+                "llama_cpp_rpc_servers": llama_cpp_rpc_servers,
+                "llama_cpp_exposure_problems": llama_cpp_exposure_problems,
+                "llama_cpp_server_exec": llama_cpp_server_exec, "llama_cpp_rpc_exec": llama_cpp_rpc_exec,
+                "llama_cpp_bench_figures": llama_cpp_bench_figures}
