@@ -26,7 +26,8 @@ BEGIN = "<!-- BEGIN ROLE VARS -->"
 END = "<!-- END ROLE VARS -->"
 NAMESPACE = "homelab.nvidia_gpu"
 SITE_ORDER = ["ssh_access", "distro_mirror", "gpu_plan", "kernel_headers", "nvidia_repo", "nvidia_driver",
-              "nvidia_container_toolkit", "container_runtime", "cuda_toolkit", "ml_python", "ml_jupyter", "gpu_metrics"]
+              "nvidia_container_toolkit", "container_runtime", "cuda_toolkit", "ml_python", "ml_jupyter", "gpu_metrics",
+              "llama_cpp"]
 
 # Ansible documentation markup -> Markdown. L(text,url) first: its arguments contain commas.
 MARKUP = [
