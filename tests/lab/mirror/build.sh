@@ -29,6 +29,10 @@ TOOLKIT_STABLE=(1.17.8-1 1.18.1-1)
 TOOLKIT_EXPERIMENTAL=(1.17.8-1 1.18.1-1 1.19.0~rc.1-1)
 PI_VERSION=1:6.12.47-1+rpt1~bookworm
 PI_RELEASE=6.12.47+rpt
+# llama.cpp's source for the inference lab: the copy PyPI's llama-cpp-python sdist vendors (the real file, checked), and
+# the tiny GGUF model tests/lab/packages/models/tiny_gguf.py writes with PyPI's gguf (random weights, no hub download).
+LLAMA_SDIST=llama_cpp_python-0.3.36.tar.gz
+LLAMA_SDIST_SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 MAINTAINER="homelab.nvidia_gpu test lab <lab@mirror.lab>"
 
 for tool in gpg gpgv dpkg-deb dpkg-scanpackages apt-ftparchive sha256sum python3; do
@@ -395,19 +399,38 @@ gpg --batch --armor --export "${FPR[raspberrypi]}" >"$m/raspberrypi/raspberrypi.
 # probe package (pypi/simple/homelab-ml-probe/), read by pip through http.server's directory listings.
 python3 "$pkgsrc/wheels/build_wheels.py" "$m" >/dev/null
 
+# llama.cpp's source (downloaded once into .cache/lab/downloads, which rebuilds keep) and the tiny model.
+downloads=$lab/downloads
+mkdir -p "$downloads" "$m/sources" "$m/models"
+if ! echo "$LLAMA_SDIST_SHA256  $downloads/$LLAMA_SDIST" | sha256sum -c --quiet - 2>/dev/null; then
+  log "downloading $LLAMA_SDIST from PyPI (77 MB, once)"
+  rm -f "$downloads/$LLAMA_SDIST"
+  "$root/.venv/bin/pip" download --quiet --no-deps --no-binary :all: --dest "$downloads" "llama-cpp-python==0.3.36"
+  echo "$LLAMA_SDIST_SHA256  $downloads/$LLAMA_SDIST" | sha256sum -c --quiet - || { log "$LLAMA_SDIST: sha256 differs"; exit 1; }
+fi
+ln "$downloads/$LLAMA_SDIST" "$m/sources/$LLAMA_SDIST" 2>/dev/null || cp "$downloads/$LLAMA_SDIST" "$m/sources/$LLAMA_SDIST"
+"$root/.venv/bin/python" "$pkgsrc/models/tiny_gguf.py" "$m/models/tiny-llama.gguf"
+model_sha256=$(sha256sum "$m/models/tiny-llama.gguf" | cut -d' ' -f1)
+
 cat >"$m/fingerprints.yml" <<YAML
 ---
 # Lab signing keys of the fixture mirror (tests/lab/mirror/build.sh); NOT NVIDIA's or Raspberry Pi's.
 lab_cuda_key_fingerprint: ${FPR[cuda]}
 lab_toolkit_key_fingerprint: ${FPR[toolkit]}
 lab_raspberrypi_key_fingerprint: ${FPR[raspberrypi]}
+# Not keys: the checksums of the inference lab's files (llama.cpp's source, the tiny model).
+lab_llama_cpp_source_url: http://mirror.lab/sources/$LLAMA_SDIST
+lab_llama_cpp_source_sha256: $LLAMA_SDIST_SHA256
+lab_llama_cpp_model_url: http://mirror.lab/models/tiny-llama.gguf
+lab_llama_cpp_model_sha256: $model_sha256
 YAML
 cat >"$m/index.html" <<'HTML'
 <!doctype html><title>mirror.lab</title>
 <p>LAB STAND-IN mirror of the homelab.nvidia_gpu test lab: <a href="compute/cuda/repos/">CUDA</a>,
 <a href="libnvidia-container/">Container Toolkit</a>, <a href="raspberrypi/debian/">Raspberry Pi</a>,
 <a href="XFree86/">runfiles</a>, <a href="whl/">torch stand-in wheels</a>,
-<a href="pypi/simple/">a probe package</a>. Signed with lab keys (fingerprints.yml).</p>
+<a href="pypi/simple/">a probe package</a>, <a href="sources/">llama.cpp's source</a>,
+<a href="models/">a tiny GGUF model</a>. Signed with lab keys (fingerprints.yml).</p>
 HTML
 
 # --- publish in place (the served directory keeps its inode, so a running server sees it) ------

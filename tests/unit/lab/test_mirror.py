@@ -232,3 +232,29 @@ def test_torch_stand_in_wheels_per_variant_index():
 def test_probe_package_in_the_pypi_stand_in():
     wheels = sorted((MIRROR / "pypi" / "simple" / "homelab-ml-probe").glob("*.whl"))
     assert [w.name for w in wheels] == ["homelab_ml_probe-1.0-py3-none-any.whl"]
+
+
+def test_the_inference_files_are_there_and_their_checksums_are_the_ones_the_lab_reads():
+    text = (MIRROR / "fingerprints.yml").read_text(encoding="utf-8")
+    values = dict(re.findall(r"^lab_llama_cpp_(\w+):\s*(\S+)\s*$", text, re.MULTILINE))
+    for kind in ("source", "model"):
+        path = MIRROR / values[f"{kind}_url"].removeprefix("http://mirror.lab/")
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == values[f"{kind}_sha256"], kind
+    # the role's default and the lab's source are the same file (PyPI's llama-cpp-python sdist)
+    defaults = (ROOT / "roles" / "llama_cpp" / "defaults" / "main.yml").read_text(encoding="utf-8")
+    assert f"llama_cpp_source_sha256: {values['source_sha256']}" in defaults
+
+
+def test_the_tiny_model_is_a_llama_gguf_with_layers_to_split_and_a_byte_vocabulary():
+    gguf = pytest.importorskip("gguf")
+    reader = gguf.GGUFReader(MIRROR / "models" / "tiny-llama.gguf")
+
+    def field(name):
+        part = reader.fields[name]
+        return part.parts[part.data[0]]
+
+    assert bytes(field("general.architecture")).decode() == "llama"
+    assert int(field("llama.block_count")[0]) == 4  # layers for two RPC workers and the server
+    assert len(reader.fields["tokenizer.ggml.tokens"].data) == 296
+    names = {t.name for t in reader.tensors}
+    assert {"token_embd.weight", "output.weight", "blk.3.ffn_down.weight"} <= names and len(names) == 3 + 4 * 9
