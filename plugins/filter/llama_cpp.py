@@ -29,7 +29,9 @@ options:
     type: dict
     required: true
   choices:
-    description: C(native) (bool), C(cuda) (auto, true, false), C(toolkit) (the CUDA toolkit's version).
+    description: >-
+      C(native) (bool), C(cuda) (auto, true, false), C(toolkit) (the CUDA toolkit's version), C(cmake_options)
+      (extra CMake cache entries; the ones the plan decides are refused).
     type: dict
   source_sha256:
     description: The source tarball's sha256.

@@ -39,6 +39,12 @@ COMMON = {
 }
 
 
+# What the plan and the role decide: an operator's extra CMake option may not set these (the backend and its CUDA
+# architectures, the CPU target and so whether a build may be shared, the RPC backend that --rpc needs, and the
+# static binaries that builds/KEY/bin holds alone).
+DECIDED = ("BUILD_SHARED_LIBS", "GGML_CPU_ARM_ARCH", "GGML_CUDA", "GGML_NATIVE", "GGML_RPC")
+
+
 class LlamaCppError(ValueError):
     """A choice the build cannot honour: a compute capability llama.cpp has no kernels for, a bad worker address."""
 
@@ -53,14 +59,45 @@ def _cuda_arch(capability: Any) -> str:
     return f"{major}{minor}"
 
 
+def extra_options(extra: Any) -> dict:
+    """The operator's extra CMake cache entries (llama_cpp_cmake_options), checked: a CMake name each, a string,
+    number or boolean (ON/OFF) value on one line, and none of the options the plan and the role decide."""
+    if extra is None or extra == "":
+        return {}
+    if not isinstance(extra, Mapping):
+        raise LlamaCppError("cmake_options must be a mapping of CMake cache names to values,"
+                            f" not {type(extra).__name__}")
+    out = {}
+    for name, value in extra.items():
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise LlamaCppError(f"cmake_options: {name!r} is not a CMake cache name (letters, digits, _)")
+        if name in DECIDED or name.startswith("CMAKE_CUDA"):
+            raise LlamaCppError(f"cmake_options: {name} is decided by the GPU plan and the role (llama_cpp_native,"
+                                " llama_cpp_cuda); it cannot be set here")
+        if isinstance(value, bool):
+            value = "ON" if value else "OFF"
+        elif isinstance(value, (int, float)):
+            value = str(value)
+        elif not isinstance(value, str):
+            raise LlamaCppError(f"cmake_options: {name} must be a string, number or boolean,"
+                                f" not {type(value).__name__}")
+        if re.search(r"[\x00-\x1f]", value):
+            raise LlamaCppError(f"cmake_options: {name}'s value holds a control character (a newline?): {value!r}")
+        out[name] = str(value)
+    return out
+
+
 def build_options(plan: Mapping[str, Any], choices: Mapping[str, Any] | None = None) -> dict:
     """The CMake cache entries and the backend for one host.
 
     ``plan``: the fact nvidia_gpu_plan (``kind``, ``gpu_present``, ``verdict.can_work``, ``platform``,
     ``architecture``, ``cuda.compute_capabilities``). ``choices``: ``native`` (build for this host's CPU, true),
-    ``cuda`` (auto: where the plan allows; false: never), ``toolkit`` (the CUDA toolkit's version, for the key).
+    ``cuda`` (auto: where the plan allows; false: never), ``toolkit`` (the CUDA toolkit's version, for the key),
+    ``cmake_options`` (the operator's extra cache entries, see extra_options: they override COMMON's, such as
+    CMAKE_BUILD_TYPE, and are part of the options, so of the key).
     """
     choices = dict(choices or {})
+    extra = extra_options(choices.get("cmake_options"))
     verdict = plan.get("verdict") or {}
     capabilities = sorted(set((plan.get("cuda") or {}).get("compute_capabilities") or []))
     wants_cuda = str(choices.get("cuda", "auto")).lower()
@@ -72,7 +109,7 @@ def build_options(plan: Mapping[str, Any], choices: Mapping[str, Any] | None = N
         raise LlamaCppError("a CUDA build was asked for, but this host's GPU plan has no GPU the driver can work with"
                             f" (kind {plan.get('kind')}, GPUs {', '.join(plan.get('gpu_names') or []) or 'none'})")
     use_cuda = can_cuda and wants_cuda != "false"
-    options = dict(COMMON)
+    options = dict(COMMON, **extra)
     native = bool(choices.get("native", True))
     platform = str(plan.get("platform") or "generic")
     if native:

@@ -68,6 +68,43 @@ def test_bad_choices_are_refused():
     assert llama.build_options(_plan(["6.1"]), {"cuda": False})["reason"] == "CPU: llama_cpp_cuda is false"
 
 
+def test_extra_cmake_options_join_the_options_and_the_key_and_may_override_the_build_type():
+    cpu = _plan([], present=False, kind="runtime_only")
+    plain = llama.host_build(cpu, {"native": False}, SHA, "p")
+    extra = {"CMAKE_BUILD_TYPE": "Release", "CMAKE_CXX_FLAGS_RELEASE": "-O1 -DNDEBUG", "GGML_BLAS": True,
+             "GGML_SCHED_MAX_COPIES": 2, "LLAMA_BUILD_TESTS": False}
+    tuned = llama.host_build(cpu, {"native": False, "cmake_options": extra}, SHA, "p")
+    assert "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -DNDEBUG" in tuned["cmake_args"]
+    assert tuned["options"]["GGML_BLAS"] == "ON" and tuned["options"]["LLAMA_BUILD_TESTS"] == "OFF"
+    assert tuned["options"]["GGML_SCHED_MAX_COPIES"] == "2" and tuned["key"] != plain["key"] and tuned["shareable"]
+    # the plan's choices still hold beside them
+    assert tuned["options"]["GGML_NATIVE"] == "OFF" and tuned["options"]["GGML_RPC"] == "ON"
+    gpu = llama.build_options(_plan(["6.1"]), {"cmake_options": {"GGML_CUDA_FORCE_MMQ": "ON"}})
+    assert gpu["options"]["GGML_CUDA_FORCE_MMQ"] == "ON" and gpu["options"]["CMAKE_CUDA_ARCHITECTURES"] == "61"
+    assert llama.host_build(cpu, {"native": False, "cmake_options": {}}, SHA, "p")["key"] == plain["key"]
+    assert llama.host_build(cpu, {"native": False, "cmake_options": None}, SHA, "p")["key"] == plain["key"]
+
+
+@pytest.mark.parametrize(("extra", "says"), [
+    ({"GGML_CUDA": "ON"}, "GGML_CUDA is decided by the GPU plan"),
+    ({"CMAKE_CUDA_ARCHITECTURES": "86"}, "CMAKE_CUDA_ARCHITECTURES is decided"),
+    ({"GGML_NATIVE": "ON"}, "GGML_NATIVE is decided"),
+    ({"GGML_CPU_ARM_ARCH": "armv9-a"}, "GGML_CPU_ARM_ARCH is decided"),
+    ({"GGML_RPC": False}, "GGML_RPC is decided"),
+    ({"BUILD_SHARED_LIBS": "ON"}, "BUILD_SHARED_LIBS is decided"),
+    ({"-DGGML_CUDA": "ON"}, "not a CMake cache name"),
+    ({"A=B": "1"}, "not a CMake cache name"),
+    ({7: "1"}, "not a CMake cache name"),
+    ({"GGML_BLAS_VENDOR": ["OpenBLAS"]}, "string, number or boolean, not list"),
+    ({"CMAKE_C_FLAGS": "-O2\n-DX"}, "control character"),
+    (["GGML_BLAS=ON"], "mapping of CMake cache names"),
+    ("GGML_BLAS=ON", "mapping of CMake cache names"),
+])
+def test_bad_extra_cmake_options_are_refused(extra, says):
+    with pytest.raises(llama.LlamaCppError, match=says):
+        llama.build_options(_plan(["6.1"]), {"cmake_options": extra})
+
+
 def test_the_build_key_changes_with_the_source_the_options_or_the_toolkit_only():
     options = llama.build_options(_plan(["6.1"]))["options"]
     key = llama.build_key(SHA, options, "12.9")
@@ -213,6 +250,7 @@ def test_llama_bench_json_gives_prompt_and_generation_rates():
     ("llama_cpp_host_build", ({"kind": "gpu_stack", "gpu_present": True, "cuda": {"compute_capabilities": ["x"]}},
                               {}, SHA, "p")),
     ("llama_cpp_host_build", ({}, {}, "not-a-sha", "p")),
+    ("llama_cpp_host_build", ({}, {"cmake_options": {"GGML_CUDA": "ON"}}, SHA, "p")),
     ("llama_cpp_build_plan", ({"a": {"__llama_cpp_build_state": "built"}}, ["a"])),
     ("llama_cpp_rpc_servers", ({"w": {"ansible_host": "a b"}}, ["w"])),
     ("llama_cpp_rpc_servers", ({"w": {}}, ["w"], "port")),
