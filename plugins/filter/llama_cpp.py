@@ -21,7 +21,9 @@ description:
     C(llama_cpp_rpc_servers) (hostvars and the workers to llama-server's --rpc list), C(llama_cpp_exposure_problems)
     (sentences for a service that would listen where it should not), C(llama_cpp_server_exec) and
     C(llama_cpp_rpc_exec) (the services' ExecStart= lines), C(llama_cpp_bench_figures) (llama-bench's JSON to tokens
-    per second).
+    per second), C(llama_cpp_stale_builds) (the old builds to remove, keeping the current one and the newest others
+    up to C(llama_cpp_keep_builds)), C(llama_cpp_stale_sources) (source tarballs and unpacked sources other than
+    the current source's).
   - Pure Python in C(plugins/module_utils/_llama_cpp.py).
 options:
   _input:
@@ -97,10 +99,19 @@ def llama_cpp_bench_figures(stdout) -> list:
     return _call("llama_cpp_bench_figures", llama.bench_figures, stdout)
 
 
+def llama_cpp_stale_builds(found, current, keep=2) -> list:
+    return _call("llama_cpp_stale_builds", llama.stale_builds, found, current, keep)
+
+
+def llama_cpp_stale_sources(found, source_sha256) -> list:
+    return _call("llama_cpp_stale_sources", llama.stale_sources, found, source_sha256)
+
+
 class FilterModule:
     def filters(self):
         return {"llama_cpp_host_build": llama_cpp_host_build, "llama_cpp_build_plan": llama_cpp_build_plan,
                 "llama_cpp_rpc_servers": llama_cpp_rpc_servers,
                 "llama_cpp_exposure_problems": llama_cpp_exposure_problems,
                 "llama_cpp_server_exec": llama_cpp_server_exec, "llama_cpp_rpc_exec": llama_cpp_rpc_exec,
-                "llama_cpp_bench_figures": llama_cpp_bench_figures}
+                "llama_cpp_bench_figures": llama_cpp_bench_figures, "llama_cpp_stale_builds": llama_cpp_stale_builds,
+                "llama_cpp_stale_sources": llama_cpp_stale_sources}

@@ -227,6 +227,54 @@ def build_plan(hostvars: Mapping[str, Any], hosts: Sequence[str], fact: str = "_
     return out
 
 
+
+_KEY = re.compile(r"[0-9a-f]{16}")
+
+
+def stale_builds(found: Any, current: str, keep: Any = 2) -> list[str]:
+    """The builds to remove: ``found`` is what ansible.builtin.find says of builds/ (``path``, ``mtime``); the current
+    build always stays, and so do the newest others up to ``keep`` builds in all (the previous one is a rollback
+    away). Only directories named like a build key are candidates: nothing else in builds/ is the role's."""
+    if not re.fullmatch(r"[0-9a-f]{16}", str(current or "")):
+        raise LlamaCppError(f"the current build's key must be 16 hex digits, not {current!r}")
+    keep = _count(keep, "llama_cpp_keep_builds", 1)
+    if not isinstance(found, Sequence) or isinstance(found, (str, bytes)):
+        raise LlamaCppError(f"found must be a list of find's files, not {type(found).__name__}")
+    others = []
+    for entry in found:
+        if not isinstance(entry, Mapping):
+            raise LlamaCppError(f"found must be a list of find's files, not one with {entry!r}")
+        key = str(entry.get("path") or "").rstrip("/").rsplit("/", 1)[-1]
+        if key == current or not _KEY.fullmatch(key):
+            continue
+        try:
+            mtime = float(entry.get("mtime") or 0)
+        except (TypeError, ValueError):
+            mtime = 0.0
+        others.append((mtime, key))
+    others.sort(reverse=True)
+    return sorted(key for _mtime, key in others[keep - 1:])
+
+
+def stale_sources(found: Any, source_sha256: str) -> list[str]:
+    """The source tarballs (``SHA256.tar.gz``) and unpacked sources (``src/SHA256[:16]``) that are not the current
+    source's, from ansible.builtin.find's files; a name of another shape is not the role's and stays."""
+    if not re.fullmatch(r"[0-9a-f]{64}", str(source_sha256 or "")):
+        raise LlamaCppError(f"the source's sha256 must be 64 hex digits, not {source_sha256!r}")
+    if not isinstance(found, Sequence) or isinstance(found, (str, bytes)):
+        raise LlamaCppError(f"found must be a list of find's files, not {type(found).__name__}")
+    out = []
+    for entry in found:
+        if not isinstance(entry, Mapping):
+            raise LlamaCppError(f"found must be a list of find's files, not one with {entry!r}")
+        path = str(entry.get("path") or "").rstrip("/")
+        head, _sep, name = path.rpartition("/")
+        ours = (re.fullmatch(r"[0-9a-f]{64}\.tar\.gz", name) or
+                (re.fullmatch(r"[0-9a-f]{16}", name) and head.rpartition("/")[2] == "src"))
+        if ours and name not in (f"{source_sha256}.tar.gz", source_sha256[:16]):
+            out.append(path)
+    return sorted(out)
+
 _ADDRESS = re.compile(r"[A-Za-z0-9_.:-]+|\[[0-9A-Fa-f:]+\]")
 _LOOPBACK = ("127.0.0.1", "::1", "localhost", "[::1]")
 _ANY = ("0.0.0.0", "::", "[::]", "")

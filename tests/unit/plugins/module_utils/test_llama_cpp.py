@@ -246,6 +246,62 @@ def test_llama_bench_json_gives_prompt_and_generation_rates():
         llama.bench_figures("{}")
 
 
+def _found(*ages, base=1_700_000_000):
+    """find's files for builds/: (name, age in days), newest first or not."""
+    return [{"path": f"/opt/llama.cpp/builds/{name}", "mtime": base - age * 86400, "isdir": True} for name, age in ages]
+
+
+CURRENT = "c" * 16
+
+
+def test_stale_builds_keep_the_current_one_and_the_newest_others_up_to_keep():
+    found = _found(("1" * 16, 30), (CURRENT, 40), ("2" * 16, 1), ("3" * 16, 10))
+    # the current build stays even where it is the oldest; then the newest others
+    assert llama.stale_builds(found, CURRENT, 2) == ["1" * 16, "3" * 16]
+    assert llama.stale_builds(found, CURRENT, 3) == ["1" * 16]
+    assert llama.stale_builds(found, CURRENT, 1) == ["1" * 16, "2" * 16, "3" * 16]
+    assert llama.stale_builds(found, CURRENT, 4) == [] and llama.stale_builds(found, CURRENT, "9") == []
+    # one run later nothing more goes: removing the stale ones is idempotent
+    kept = [f for f in found if f["path"].rsplit("/", 1)[1] not in llama.stale_builds(found, CURRENT, 2)]
+    assert llama.stale_builds(kept, CURRENT, 2) == []
+
+
+def test_stale_builds_touch_only_what_is_named_like_a_build_key():
+    found = _found(("current", 99), ("models", 99), ("1" * 15, 99), ("G" * 16, 99), ("1" * 17, 99), (CURRENT, 0),
+                   ("2" * 16, 5))
+    found += [{"path": "/opt/llama.cpp/builds/" + "4" * 16 + "/", "mtime": "junk"}, {"path": None}]
+    assert llama.stale_builds(found, CURRENT, 1) == ["2" * 16, "4" * 16]
+    assert llama.stale_builds([], CURRENT) == []
+
+
+def test_stale_sources_are_the_tarballs_and_unpacked_sources_of_other_releases():
+    old, new = "e" * 64, "a" * 64
+    root = "/var/cache/llama.cpp"
+    found = [{"path": p} for p in (f"{root}/{old}.tar.gz", f"{root}/{new}.tar.gz", f"{root}/src/{old[:16]}",
+                                   f"{root}/src/{new[:16]}/", f"{root}/{old[:16]}", f"{root}/build/{old[:16]}",
+                                   f"{root}/{old}.tar.gz.part", f"{root}/src/notes")]
+    assert llama.stale_sources(found, new) == [f"{root}/{old}.tar.gz", f"{root}/src/{old[:16]}"]
+    assert llama.stale_sources(found, old) == [f"{root}/{new}.tar.gz", f"{root}/src/{new[:16]}"]
+    assert llama.stale_sources([f for f in found if "e" * 16 not in f["path"]], new) == []
+    with pytest.raises(llama.LlamaCppError, match="64 hex digits"):
+        llama.stale_sources(found, new[:16])
+    with pytest.raises(llama.LlamaCppError, match="list of find's files"):
+        llama.stale_sources([f"{root}/{old}.tar.gz"], new)
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (([], "C" * 16), "16 hex digits"),
+    (([], ""), "16 hex digits"),
+    (([], CURRENT, 0), "llama_cpp_keep_builds must be a whole number of 1 or more"),
+    (([], CURRENT, "two"), "llama_cpp_keep_builds must be a whole number"),
+    (({"path": "x"}, CURRENT), "list of find's files"),
+    ((["x"], CURRENT), "list of find's files"),
+])
+def test_bad_input_to_stale_builds_is_refused(args, says):
+    with pytest.raises(llama.LlamaCppError, match=says):
+        llama.stale_builds(*args)
+
+
 @pytest.mark.parametrize(("name", "args"), [
     ("llama_cpp_host_build", ({"kind": "gpu_stack", "gpu_present": True, "cuda": {"compute_capabilities": ["x"]}},
                               {}, SHA, "p")),
@@ -258,6 +314,11 @@ def test_llama_bench_json_gives_prompt_and_generation_rates():
     ("llama_cpp_rpc_exec", ({"host": "0.0.0.0; rm -rf /", "port": 1},)),
     ("llama_cpp_bench_figures", ("not json",)),
     ("llama_cpp_exposure_problems", (None,)),
+    ("llama_cpp_stale_builds", ([], "current")),
+    ("llama_cpp_stale_builds", ([], "0" * 16, 0)),
+    ("llama_cpp_stale_builds", ("builds", "0" * 16)),
+    ("llama_cpp_stale_sources", ([], "0" * 16)),
+    ("llama_cpp_stale_sources", ({"path": "/x"}, SHA)),
 ])
 def test_bad_input_to_every_filter_is_a_filter_error_not_a_traceback(name, args):
     from ansible.errors import AnsibleFilterError
