@@ -41,8 +41,8 @@ COMMON = {
 
 # What the plan and the role decide: an operator's extra CMake option may not set these (the backend and its CUDA
 # architectures, the CPU target and so whether a build may be shared, the RPC backend that --rpc needs, and the
-# static binaries that builds/KEY/bin holds alone).
-DECIDED = ("BUILD_SHARED_LIBS", "GGML_CPU_ARM_ARCH", "GGML_CUDA", "GGML_NATIVE", "GGML_RPC")
+# static binaries that builds/KEY/bin holds alone, and ccache, which llama_cpp_ccache turns on or off).
+DECIDED = ("BUILD_SHARED_LIBS", "GGML_CCACHE", "GGML_CPU_ARM_ARCH", "GGML_CUDA", "GGML_NATIVE", "GGML_RPC")
 
 
 class LlamaCppError(ValueError):
@@ -73,7 +73,7 @@ def extra_options(extra: Any) -> dict:
             raise LlamaCppError(f"cmake_options: {name!r} is not a CMake cache name (letters, digits, _)")
         if name in DECIDED or name.startswith("CMAKE_CUDA"):
             raise LlamaCppError(f"cmake_options: {name} is decided by the GPU plan and the role (llama_cpp_native,"
-                                " llama_cpp_cuda); it cannot be set here")
+                                " llama_cpp_cuda, llama_cpp_ccache); it cannot be set here")
         if isinstance(value, bool):
             value = "ON" if value else "OFF"
         elif isinstance(value, (int, float)):
@@ -227,7 +227,6 @@ def build_plan(hostvars: Mapping[str, Any], hosts: Sequence[str], fact: str = "_
     return out
 
 
-
 _KEY = re.compile(r"[0-9a-f]{16}")
 
 
@@ -235,7 +234,7 @@ def stale_builds(found: Any, current: str, keep: Any = 2) -> list[str]:
     """The builds to remove: ``found`` is what ansible.builtin.find says of builds/ (``path``, ``mtime``); the current
     build always stays, and so do the newest others up to ``keep`` builds in all (the previous one is a rollback
     away). Only directories named like a build key are candidates: nothing else in builds/ is the role's."""
-    if not re.fullmatch(r"[0-9a-f]{16}", str(current or "")):
+    if not _KEY.fullmatch(str(current or "")):
         raise LlamaCppError(f"the current build's key must be 16 hex digits, not {current!r}")
     keep = _count(keep, "llama_cpp_keep_builds", 1)
     if not isinstance(found, Sequence) or isinstance(found, (str, bytes)):
@@ -270,10 +269,11 @@ def stale_sources(found: Any, source_sha256: str) -> list[str]:
         path = str(entry.get("path") or "").rstrip("/")
         head, _sep, name = path.rpartition("/")
         ours = (re.fullmatch(r"[0-9a-f]{64}\.tar\.gz", name) or
-                (re.fullmatch(r"[0-9a-f]{16}", name) and head.rpartition("/")[2] == "src"))
+                (_KEY.fullmatch(name) and head.rpartition("/")[2] == "src"))
         if ours and name not in (f"{source_sha256}.tar.gz", source_sha256[:16]):
             out.append(path)
     return sorted(out)
+
 
 _ADDRESS = re.compile(r"[A-Za-z0-9_.:-]+|\[[0-9A-Fa-f:]+\]")
 _LOOPBACK = ("127.0.0.1", "::1", "localhost", "[::1]")

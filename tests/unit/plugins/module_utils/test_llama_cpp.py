@@ -92,6 +92,7 @@ def test_extra_cmake_options_join_the_options_and_the_key_and_may_override_the_b
     ({"GGML_CPU_ARM_ARCH": "armv9-a"}, "GGML_CPU_ARM_ARCH is decided"),
     ({"GGML_RPC": False}, "GGML_RPC is decided"),
     ({"BUILD_SHARED_LIBS": "ON"}, "BUILD_SHARED_LIBS is decided"),
+    ({"GGML_CCACHE": "ON"}, "GGML_CCACHE is decided"),
     ({"-DGGML_CUDA": "ON"}, "not a CMake cache name"),
     ({"A=B": "1"}, "not a CMake cache name"),
     ({7: "1"}, "not a CMake cache name"),
