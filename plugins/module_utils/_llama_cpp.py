@@ -230,6 +230,16 @@ def build_plan(hostvars: Mapping[str, Any], hosts: Sequence[str], fact: str = "_
 _KEY = re.compile(r"[0-9a-f]{16}")
 
 
+def _found_files(found: Any) -> list[Mapping]:
+    """ansible.builtin.find's ``files``, checked: a list of mappings."""
+    if not isinstance(found, Sequence) or isinstance(found, (str, bytes)):
+        raise LlamaCppError(f"found must be a list of find's files, not {type(found).__name__}")
+    for entry in found:
+        if not isinstance(entry, Mapping):
+            raise LlamaCppError(f"found must be a list of find's files, not one with {entry!r}")
+    return list(found)
+
+
 def stale_builds(found: Any, current: str, keep: Any = 2) -> list[str]:
     """The builds to remove: ``found`` is what ansible.builtin.find says of builds/ (``path``, ``mtime``); the current
     build always stays, and so do the newest others up to ``keep`` builds in all (the previous one is a rollback
@@ -237,12 +247,8 @@ def stale_builds(found: Any, current: str, keep: Any = 2) -> list[str]:
     if not _KEY.fullmatch(str(current or "")):
         raise LlamaCppError(f"the current build's key must be 16 hex digits, not {current!r}")
     keep = _count(keep, "llama_cpp_keep_builds", 1)
-    if not isinstance(found, Sequence) or isinstance(found, (str, bytes)):
-        raise LlamaCppError(f"found must be a list of find's files, not {type(found).__name__}")
     others = []
-    for entry in found:
-        if not isinstance(entry, Mapping):
-            raise LlamaCppError(f"found must be a list of find's files, not one with {entry!r}")
+    for entry in _found_files(found):
         key = str(entry.get("path") or "").rstrip("/").rsplit("/", 1)[-1]
         if key == current or not _KEY.fullmatch(key):
             continue
@@ -260,12 +266,8 @@ def stale_sources(found: Any, source_sha256: str) -> list[str]:
     source's, from ansible.builtin.find's files; a name of another shape is not the role's and stays."""
     if not re.fullmatch(r"[0-9a-f]{64}", str(source_sha256 or "")):
         raise LlamaCppError(f"the source's sha256 must be 64 hex digits, not {source_sha256!r}")
-    if not isinstance(found, Sequence) or isinstance(found, (str, bytes)):
-        raise LlamaCppError(f"found must be a list of find's files, not {type(found).__name__}")
     out = []
-    for entry in found:
-        if not isinstance(entry, Mapping):
-            raise LlamaCppError(f"found must be a list of find's files, not one with {entry!r}")
+    for entry in _found_files(found):
         path = str(entry.get("path") or "").rstrip("/")
         head, _sep, name = path.rpartition("/")
         ours = (re.fullmatch(r"[0-9a-f]{64}\.tar\.gz", name) or
