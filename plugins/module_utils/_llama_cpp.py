@@ -83,7 +83,7 @@ def extra_options(extra: Any) -> dict:
                                 f" not {type(value).__name__}")
         if re.search(r"[\x00-\x1f]", value):
             raise LlamaCppError(f"cmake_options: {name}'s value holds a control character (a newline?): {value!r}")
-        out[name] = str(value)
+        out[name] = value
     return out
 
 
@@ -131,11 +131,15 @@ def build_options(plan: Mapping[str, Any], choices: Mapping[str, Any] | None = N
             "cmake_args": [f"-D{k}={v}" for k, v in sorted(options.items())]}
 
 
+def _check_source_sha256(source_sha256: Any) -> None:
+    if not re.fullmatch(r"[0-9a-f]{64}", str(source_sha256 or "")):
+        raise LlamaCppError(f"the source's sha256 must be 64 hex digits, not {source_sha256!r}")
+
+
 def build_key(source_sha256: str, options: Mapping[str, Any], toolkit: str = "", platform: str = "") -> str:
     """What a build depends on, hashed: the source tarball, the CMake options, the CUDA toolkit, and the platform it
     runs on (distribution release and architecture: the libraries it links) - a new key rebuilds."""
-    if not re.fullmatch(r"[0-9a-f]{64}", str(source_sha256 or "")):
-        raise LlamaCppError(f"the source's sha256 must be 64 hex digits, not {source_sha256!r}")
+    _check_source_sha256(source_sha256)
     payload = json.dumps({"source": source_sha256, "options": dict(options), "toolkit": str(toolkit or ""),
                           "platform": str(platform or "")}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -264,8 +268,7 @@ def stale_builds(found: Any, current: str, keep: Any = 2) -> list[str]:
 def stale_sources(found: Any, source_sha256: str) -> list[str]:
     """The source tarballs (``SHA256.tar.gz``) and unpacked sources (``src/SHA256[:16]``) that are not the current
     source's, from ansible.builtin.find's files; a name of another shape is not the role's and stays."""
-    if not re.fullmatch(r"[0-9a-f]{64}", str(source_sha256 or "")):
-        raise LlamaCppError(f"the source's sha256 must be 64 hex digits, not {source_sha256!r}")
+    _check_source_sha256(source_sha256)
     out = []
     for entry in _found_files(found):
         path = str(entry.get("path") or "").rstrip("/")
