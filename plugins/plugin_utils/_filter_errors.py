@@ -25,7 +25,7 @@ def filter_call(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) ->
         raise
     except (ValueError, TypeError) as exc:  # ValueProblem and the pure layers' own errors are ValueErrors
         raise AnsibleFilterError(f"{name}: {exc}") from exc
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: a sentence, never a traceback
+    except Exception as exc:  # the last line of defence: a sentence, never a traceback
         raise AnsibleFilterError(f"{name} cannot read its input ({type(exc).__name__}: {exc})") from exc
 
 
@@ -37,3 +37,9 @@ def safe_filters(table: Mapping[str, Callable[..., Any]]) -> dict[str, Callable[
             return filter_call(name, fn, *args, **kwargs)
         return wrapper
     return {name: wrap(name, fn) for name, fn in table.items()}
+
+
+def safe_filter(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``safe_filters`` for one function, as a decorator: the filter function raises AnsibleFilterError with a
+    sentence when a test or another plugin calls it directly too."""
+    return safe_filters({fn.__name__: fn})[fn.__name__]
