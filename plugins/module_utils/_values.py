@@ -59,9 +59,8 @@ def integer(value: Any, name: str, minimum: int | None = None, maximum: int | No
     number = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and re.fullmatch(r"\s*[+-]?[0-9]{1,19}\s*", value):
-        number = int(value)
-    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+    elif (isinstance(value, str) and re.fullmatch(r"\s*[+-]?[0-9]{1,19}\s*", value)) or (
+            isinstance(value, float) and math.isfinite(value) and value.is_integer()):
         number = int(value)
     low = "" if minimum is None else f" of {minimum} or more"
     high = "" if maximum is None else f" up to {maximum}"
@@ -303,13 +302,14 @@ def deb822_words(value: Any, name: str) -> str:
 
 
 def prometheus_label(value: Any) -> str:
-    """A label value for the text exposition format: \\ " and line feed escaped; any text (bytes that were not
-    UTF-8 become U+FFFD) - a label never makes the file unreadable."""
+    """A label value for the text exposition format: \\ " and line feed escaped as the format says (it knows no
+    other escape); any other control character and any byte that was not UTF-8 become U+FFFD, so a label never
+    makes the file unreadable."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
-    text = str(value).encode("utf-8", "replace").decode("utf-8", "replace") if value is not None else ""
-    text = "".join("\ufffd" if unicodedata.category(c) == "Cs" else c for c in text)
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    text = "".join("\ufffd" if unicodedata.category(c) in ("Cs", "Cc") and c != "\n" else c
+                   for c in ("" if value is None else str(value)))
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def markdown_cell(value: Any) -> str:
