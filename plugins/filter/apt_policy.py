@@ -53,8 +53,10 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _apt_policy
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 
+@safe_filter
 def apt_policy(text, packages=None, field=None) -> dict:
     if not isinstance(text, str):
         raise AnsibleFilterError(f"apt_policy: the input must be apt-cache policy's output, not {text!r}")
@@ -64,6 +66,7 @@ def apt_policy(text, packages=None, field=None) -> dict:
     return {name: entry[field] for name, entry in parsed.items()} if field else parsed
 
 
+@safe_filter
 def apt_missing(text, packages) -> list:
     if isinstance(packages, str) or not isinstance(packages, (list, tuple)):
         raise AnsibleFilterError(f"apt_missing: packages must be a list of package names, not {packages!r}")
@@ -73,5 +76,5 @@ def apt_missing(text, packages) -> list:
 
 class FilterModule:
     def filters(self):
-        return {"apt_policy": apt_policy, "apt_upstream_version": _apt_policy.upstream_version,
-                "apt_missing": apt_missing}
+        return safe_filters({"apt_policy": apt_policy, "apt_upstream_version": _apt_policy.upstream_version,
+                "apt_missing": apt_missing})

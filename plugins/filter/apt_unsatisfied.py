@@ -60,8 +60,10 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _apt_policy
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 
+@safe_filter
 def apt_unsatisfied(text, specs) -> list:
     if not isinstance(text, str):
         raise AnsibleFilterError(f"apt_unsatisfied: the input must be dpkg-query's output, not {text!r}")
@@ -70,6 +72,7 @@ def apt_unsatisfied(text, specs) -> list:
     return _apt_policy.unsatisfied(text, [str(spec) for spec in specs])
 
 
+@safe_filter
 def apt_dpkg_query_argv(packages) -> list:
     if isinstance(packages, str) or not isinstance(packages, (list, tuple)):
         raise AnsibleFilterError(f"apt_dpkg_query_argv: packages must be a list of package names, not {packages!r}")
@@ -79,6 +82,7 @@ def apt_dpkg_query_argv(packages) -> list:
         raise AnsibleFilterError(f"apt_dpkg_query_argv: {exc}") from exc
 
 
+@safe_filter
 def apt_dpkg_status(text, packages) -> dict:
     if not isinstance(text, str):
         raise AnsibleFilterError(f"apt_dpkg_status: the input must be dpkg-query's output, not {text!r}")
@@ -89,5 +93,5 @@ def apt_dpkg_status(text, packages) -> dict:
 
 class FilterModule:
     def filters(self):
-        return {"apt_unsatisfied": apt_unsatisfied, "apt_dpkg_query_argv": apt_dpkg_query_argv,
-                "apt_dpkg_status": apt_dpkg_status}
+        return safe_filters({"apt_unsatisfied": apt_unsatisfied, "apt_dpkg_query_argv": apt_dpkg_query_argv,
+                "apt_dpkg_status": apt_dpkg_status})

@@ -54,8 +54,10 @@ _value:
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _containerd_settings
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 
+@safe_filter
 def containerd_settings(config, systemd_cgroup, sandbox_image="", cri=True, extra=None) -> dict:
     try:
         return _containerd_settings.settings(dict(config or {}), boolean(systemd_cgroup, strict=True),
@@ -66,4 +68,4 @@ def containerd_settings(config, systemd_cgroup, sandbox_image="", cri=True, extr
 
 class FilterModule:
     def filters(self):
-        return {"containerd_settings": containerd_settings}
+        return safe_filters({"containerd_settings": containerd_settings})

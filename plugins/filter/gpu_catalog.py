@@ -64,8 +64,10 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_verdict, _lspci
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 
+@safe_filter
 def gpu_catalog_lookup(device_id) -> dict:
     if _gpu_verdict.normalize_device_id(device_id) is None:
         raise AnsibleFilterError(
@@ -74,6 +76,7 @@ def gpu_catalog_lookup(device_id) -> dict:
     return _gpu_verdict.lookup(device_id)
 
 
+@safe_filter
 def board_platform(model) -> str:
     """A device-tree model string -> raspberry_pi_5 (Compute Module 5 included), _4, _3 or generic: the same
     function lspci_gpu_facts uses, so kernel_headers and the GPU verdict never disagree about a board."""
@@ -82,4 +85,4 @@ def board_platform(model) -> str:
 
 class FilterModule:
     def filters(self):
-        return {"gpu_catalog_lookup": gpu_catalog_lookup, "board_platform": board_platform}
+        return safe_filters({"gpu_catalog_lookup": gpu_catalog_lookup, "board_platform": board_platform})

@@ -101,8 +101,10 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_plan, _inventory_addresses
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 
+@safe_filter
 def gpu_plan(gpus, host, choices=None, name="this host"):
     try:
         return _gpu_plan.host_plan(gpus, host, choices, name)
@@ -110,6 +112,7 @@ def gpu_plan(gpus, host, choices=None, name="this host"):
         raise AnsibleFilterError(f"gpu_plan: {exc}") from exc
 
 
+@safe_filter
 def gpu_plan_summary_lines(hostvars, hosts, alive):
     try:
         return _gpu_plan.summary_lines(hostvars, hosts, alive)
@@ -117,6 +120,7 @@ def gpu_plan_summary_lines(hostvars, hosts, alive):
         raise AnsibleFilterError(f"gpu_plan_summary_lines: {exc}") from exc
 
 
+@safe_filter
 def site_address_problems(hostvars, hosts, cidr="", require_ip=True):
     try:
         return _inventory_addresses.address_problems(hostvars, hosts, cidr or "", bool(require_ip))
@@ -126,5 +130,5 @@ def site_address_problems(hostvars, hosts, cidr="", require_ip=True):
 
 class FilterModule:
     def filters(self):
-        return {"gpu_plan": gpu_plan, "gpu_plan_summary_lines": gpu_plan_summary_lines,
-                "site_address_problems": site_address_problems}
+        return safe_filters({"gpu_plan": gpu_plan, "gpu_plan_summary_lines": gpu_plan_summary_lines,
+                "site_address_problems": site_address_problems})

@@ -63,8 +63,10 @@ _value:
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _kernel_headers
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 
+@safe_filter
 def kernel_headers_plan(running, kernels=(), include_running=True, installed_newer=(), pi5_active=False,
                         metapackage=False, repos=None) -> dict:
     try:
@@ -77,4 +79,4 @@ def kernel_headers_plan(running, kernels=(), include_running=True, installed_new
 
 class FilterModule:
     def filters(self):
-        return {"kernel_headers_plan": kernel_headers_plan}
+        return safe_filters({"kernel_headers_plan": kernel_headers_plan})

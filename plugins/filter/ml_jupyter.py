@@ -43,8 +43,10 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _ml_jupyter
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 
+@safe_filter
 def ml_jupyter_plan(choices) -> dict:
     if not isinstance(choices, dict):
         raise AnsibleFilterError("ml_jupyter_plan: the input must be a dict of choices")
@@ -56,4 +58,4 @@ def ml_jupyter_plan(choices) -> dict:
 
 class FilterModule:
     def filters(self):
-        return {"ml_jupyter_plan": ml_jupyter_plan}
+        return safe_filters({"ml_jupyter_plan": ml_jupyter_plan})

@@ -59,8 +59,10 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _ml_plan
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 
+@safe_filter
 def ml_plan(plan, choices=None) -> dict:
     if not isinstance(plan, dict):
         raise AnsibleFilterError(f"ml_plan: the input must be the host's nvidia_gpu_plan, not {plan!r}")
@@ -70,12 +72,14 @@ def ml_plan(plan, choices=None) -> dict:
         raise AnsibleFilterError(f"ml_plan: {exc}") from exc
 
 
+@safe_filter
 def ml_torch_reinstall(installed, install) -> str:
     if not isinstance(install, dict):
         raise AnsibleFilterError(f"ml_torch_reinstall: the argument must be ml_plan's torch_install, not {install!r}")
     return _ml_plan.torch_reinstall(install, installed)
 
 
+@safe_filter
 def ml_workstation_summary(python_plan, toolkit_plan=None, torch_fact=None) -> str:
     if not isinstance(python_plan, dict):
         raise AnsibleFilterError(f"ml_workstation_summary: the input must be ml_python_plan, not {python_plan!r}")
@@ -85,5 +89,5 @@ def ml_workstation_summary(python_plan, toolkit_plan=None, torch_fact=None) -> s
 
 class FilterModule:
     def filters(self):
-        return {"ml_plan": ml_plan, "ml_torch_reinstall": ml_torch_reinstall,
-                "ml_workstation_summary": ml_workstation_summary}
+        return safe_filters({"ml_plan": ml_plan, "ml_torch_reinstall": ml_torch_reinstall,
+                "ml_workstation_summary": ml_workstation_summary})

@@ -56,11 +56,13 @@ _value:
 import re
 
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu_plan import runfile_version
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 _DIGEST_HEX = {"sha256": 64, "sha512": 128}
 _WEAK = ("md5", "sha1", "sha224")
 
 
+@safe_filter
 def nvidia_driver_runfile_problems(url, checksum, allow_http=False) -> list[str]:
     """Sentences saying why the runfile URL or checksum is refused; [] when both are acceptable."""
     problems = []
@@ -96,6 +98,7 @@ def nvidia_driver_runfile_problems(url, checksum, allow_http=False) -> list[str]
     return problems
 
 
+@safe_filter
 def nvidia_driver_runfile_version(url) -> str:
     """The version in NVIDIA-Linux-<arch>-<version>.run at the end of the URL, else ''."""
     return runfile_version(str(url or "").strip()) or ""
@@ -103,5 +106,5 @@ def nvidia_driver_runfile_version(url) -> str:
 
 class FilterModule:
     def filters(self):
-        return {"nvidia_driver_runfile_problems": nvidia_driver_runfile_problems,
-                "nvidia_driver_runfile_version": nvidia_driver_runfile_version}
+        return safe_filters({"nvidia_driver_runfile_problems": nvidia_driver_runfile_problems,
+                "nvidia_driver_runfile_version": nvidia_driver_runfile_version})

@@ -44,6 +44,7 @@ _value:
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _nvidia_driver_runtime as runtime
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filters
 
 _BOOLS = ("container", "gpu_present", "headers_reboot", "nouveau_loaded", "simulated", "rebooted", "check_mode")
 
@@ -60,11 +61,11 @@ def _call(function, args):
 
 class FilterModule:
     def filters(self):
-        return {
+        return safe_filters({
             "nvidia_driver_reboot_reasons": lambda args: _call(runtime.reboot_reasons, args),
             "nvidia_driver_runtime_skip": lambda args: _call(runtime.runtime_skip, args),
             "nvidia_driver_smi_facts": lambda args: _call(runtime.smi_facts, args),
             "nvidia_driver_in_container": lambda args: _call(runtime.in_container, args),
             "nvidia_driver_dkms_missing": runtime.dkms_missing,
             "nvidia_driver_dkms_failure": lambda args: _call(runtime.dkms_failure, args),
-        }
+        })

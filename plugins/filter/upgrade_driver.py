@@ -66,8 +66,10 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _upgrade_driver
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 
+@safe_filter
 def upgrade_driver_decision(text, driver, source, branch, version="") -> dict:
     if not isinstance(text, str):
         raise AnsibleFilterError(
@@ -82,6 +84,7 @@ def upgrade_driver_decision(text, driver, source, branch, version="") -> dict:
     return _upgrade_driver.decide(text, driver, source, branch, str(version or ""))
 
 
+@safe_filter
 def upgrade_driver_summary(hostvars, hosts, branch="", version="", allow_skips=False) -> dict:
     if not isinstance(hostvars, Mapping):
         raise AnsibleFilterError(f"upgrade_driver_summary: the input must be hostvars, not {hostvars!r}")
@@ -91,11 +94,13 @@ def upgrade_driver_summary(hostvars, hosts, branch="", version="", allow_skips=F
     return _upgrade_driver.summary(hostvars, [str(h) for h in hosts], wanted, bool(allow_skips))
 
 
+@safe_filter
 def upgrade_driver_failure(task_name, result) -> str:
     return _upgrade_driver.failure(str(task_name or ""), result if isinstance(result, Mapping) else {})
 
 
 class FilterModule:
     def filters(self):
-        return {"upgrade_driver_decision": upgrade_driver_decision, "upgrade_driver_summary": upgrade_driver_summary,
-                "upgrade_driver_failure": upgrade_driver_failure}
+        return safe_filters({"upgrade_driver_decision": upgrade_driver_decision,
+                             "upgrade_driver_summary": upgrade_driver_summary,
+                             "upgrade_driver_failure": upgrade_driver_failure})

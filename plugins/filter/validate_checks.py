@@ -50,42 +50,37 @@ _value:
   elements: dict
 """
 
-from ansible.errors import AnsibleFilterError
-from ansible.module_utils.parsing.convert_bool import boolean
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _shapes, _validate_report, _values
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _validate_checks as checks
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _validate_report
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
+
+_NODE_KEYS = ("tools", "engines", "gpu_present", "kernels", "image", "sample", "namespace", "snapshotter",
+              "runtime_path", "container_id")
 
 
-def validate_check_plan(node: dict) -> list:
-    try:
-        return checks.check_plan(
-            tools=node["tools"], engines=list(node["engines"]), gpu_present=boolean(node["gpu_present"], strict=False),
-            kernels=list(node["kernels"]), image=node["image"], sample=node["sample"], namespace=node["namespace"],
-            snapshotter=node["snapshotter"], runtime_path=node["runtime_path"], container_id=node["container_id"])
-    except (KeyError, TypeError) as exc:
-        raise AnsibleFilterError(f"validate_check_plan: the node needs {exc}") from exc
+@safe_filter
+def validate_check_plan(node) -> list:
+    node = _shapes.mapping(node, "validate_check_plan's input (the node)")
+    missing = [key for key in _NODE_KEYS if key not in node]
+    if missing:
+        raise _values.ValueProblem(f"the node needs {', '.join(map(repr, missing))}")
+    return checks.check_plan(**{key: node[key] for key in _NODE_KEYS})
 
 
+@safe_filter
 def validate_node_result(checks_done, gpu_present, smi_query=None, smi=None, modinfo=None, smi_installed=True,
                          simulated=False, host="") -> dict:
-    try:
-        return checks.node_result(boolean(gpu_present, strict=False), dict(smi_query or {}), dict(smi or {}),
-                                  list(modinfo or []), boolean(smi_installed, strict=False),
-                                  boolean(simulated, strict=False), list(checks_done), str(host))
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise AnsibleFilterError(f"validate_node_result: {exc}") from exc
+    return checks.node_result(gpu_present, smi_query, smi, modinfo, smi_installed, simulated, checks_done, host)
 
 
+@safe_filter
 def validate_report(hostvars, hosts, written) -> str:
-    try:
-        return _validate_report.report(hostvars, hosts, str(written))
-    except (TypeError, AttributeError, KeyError) as exc:
-        raise AnsibleFilterError(f"validate_report: {exc}") from exc
+    return _validate_report.report(hostvars, hosts, written)
 
 
 class FilterModule:
     def filters(self):
-        return {
+        return safe_filters({
             "validate_check_plan": validate_check_plan,
             "validate_check_results": checks.check_results,
             "validate_tools": checks.parse_tools,
@@ -94,4 +89,4 @@ class FilterModule:
             "validate_report": validate_report,
             "validate_node_result": validate_node_result,
             "validate_refused_node": checks.refused_node,
-        }
+        })

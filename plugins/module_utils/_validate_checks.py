@@ -8,6 +8,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _shapes, _values
+
 GPU_ONLY_CHECKS = ("nvidia-smi on the host",
                    "nvidia-smi in a container (docker --runtime=nvidia, docker --gpus all, ctr)",
                    "CUDA sample in a container")
@@ -20,7 +22,7 @@ DOCKER_RUN = ("docker", "run", "--rm", "--network=none")
 def parse_tools(lines: Sequence[str]) -> dict[str, str]:
     """`tool=/path/or/empty` lines -> {tool: path}."""
     tools = {}
-    for line in lines:
+    for line in _shapes.lines(lines, "the tool lines (tool=path)"):
         name, _sep, path = line.partition("=")
         tools[name] = path
     return tools
@@ -31,7 +33,7 @@ def gpu_containers(lines: Sequence[str]) -> list[str]:
     `<id> <runtime> <json DeviceRequests> <json Env>`: the nvidia runtime, a device request
     (`--gpus`), or NVIDIA_VISIBLE_DEVICES in the environment."""
     found = []
-    for line in lines:
+    for line in _shapes.lines(lines, "the docker inspect lines"):
         fields = line.split(" ", 3)
         if len(fields) < 3 or not fields[0]:
             continue
@@ -43,6 +45,8 @@ def gpu_containers(lines: Sequence[str]) -> list[str]:
 
 def ctr_image_ref(image: str) -> str:
     """An image name as containerd wants it: Docker Hub names get their registry and library/ prefix."""
+    image = _values.word(image, "the container image", r"[A-Za-z0-9][A-Za-z0-9_.+:@/-]*",
+                         "letters, digits and . _ + : @ / -")
     if "/" in image and re.search(r"[.:]|^localhost$", image.split("/")[0]):
         return image
     return f"docker.io/{image}" if "/" in image else f"docker.io/library/{image}"
@@ -52,6 +56,16 @@ def check_plan(tools: Mapping[str, str], engines: Sequence[str], gpu_present: bo
                image: str, sample: str, namespace: str, snapshotter: str, runtime_path: str,
                container_id: str) -> list[dict[str, Any]]:
     """The checks for one node: each {check, argv, expect?, ok_detail?} to run, or {check, why} not run."""
+    tools = _shapes.mapping(tools, "the node's tools")
+    engines = _values.string_list(engines, "the node's engines (nvidia_container_toolkit_runtimes)")
+    gpu_present = _values.boolean(gpu_present, "the node's gpu_present")
+    kernels = _values.string_list(kernels, "the node's kernels", lambda v, n: _values.word(v, n))
+    image = _values.single_line(image, "the node's image (validate_image)")
+    sample = _values.single_line(sample, "the node's sample (validate_cuda_sample_image)", allow_empty=True)
+    namespace = _values.word(namespace, "the node's namespace")
+    snapshotter = _values.word(snapshotter, "the node's snapshotter")
+    runtime_path = _values.absolute_path(runtime_path, "the node's runtime_path")
+    container_id = _values.word(container_id, "the node's container_id")
     plan: list[dict[str, Any]] = []
     docker = bool(tools.get("docker"))
     ctr = bool(tools.get("ctr"))
@@ -118,16 +132,28 @@ def truncate(text: str, length: int = DETAIL_LENGTH, end: str = "...", leeway: i
 
 def check_results(plan: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     """Each planned check as {check, result (passed, FAILED or not run), detail} from the command results."""
-    by_check = {run.get("item", {}).get("check"): run for run in runs}
+    runs = _shapes.registered_list(runs, "the checks' registered results")
+    by_check = {}
+    for index, run in enumerate(runs):
+        check = _shapes.mapping(run.get("item"), f"the checks' registered results[{index}].item").get("check")
+        if isinstance(check, str):
+            by_check[check] = run
     results = []
-    for item in plan:
+    for index, item in enumerate(_shapes.mappings(plan, "the check plan", "a planned check")):
+        if not isinstance(item.get("check"), str):
+            raise _values.ValueProblem(f"the check plan[{index}] has no check name: {_values._shown(item)}")
         if "argv" not in item:
-            results.append({"check": item["check"], "result": "not run", "detail": item["why"]})
+            results.append({"check": item["check"], "result": "not run",
+                            "detail": _shapes.text(item.get("why"), f"the check plan[{index}].why")})
             continue
         run = by_check.get(item["check"], {})
-        text = "\n".join(str(run.get(key) or "") for key in ("stdout", "stderr", "msg")).strip()
+        text = "\n".join(_shapes.plain(run.get(key) or "") for key in ("stdout", "stderr", "msg")).strip()
         rc = run.get("rc")
-        ok = rc == 0 and ("expect" not in item or re.search(item["expect"], text) is not None)
+        rc = rc if isinstance(rc, int) and not isinstance(rc, bool) else None
+        try:
+            ok = rc == 0 and ("expect" not in item or re.search(str(item["expect"]), text) is not None)
+        except re.error as exc:
+            raise _values.ValueProblem(f"the check plan[{index}].expect is not a regular expression: {exc}") from None
         last = truncate(text.rsplit("\n", 1)[-1].strip()) if text else ""
         detail = item.get("ok_detail", last) if ok else f"rc {'?' if rc is None else rc}: {last}"
         results.append({"check": item["check"], "result": "passed" if ok else "FAILED", "detail": detail})
@@ -136,7 +162,8 @@ def check_results(plan: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str,
 
 def refused_node(refusals: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """validate_node of a GPU node whose plan gave it the runtime only: nothing to check, and why."""
-    codes = ", ".join(str(r.get("code")) for r in refusals)
+    codes = ", ".join(_shapes.plain(r.get("code")) for r in _shapes.mappings(refusals, "the plan's refusals",
+                                                                              "a problem (code, message)"))
     return {"gpu_present": False, "skipped": True, "driver_version": "not installed", "cuda_version": "",
             "why_no_gpu": "the GPU verdict says it cannot work on this host",
             "checks": [{"check": "GPU stack", "result": "not run",
@@ -148,22 +175,31 @@ def node_result(gpu_present: bool, smi_query: Mapping[str, Any], smi: Mapping[st
                 modinfo: Sequence[Mapping[str, Any]], smi_installed: bool, simulated: bool,
                 checks: list[dict[str, str]], host: str) -> dict[str, Any]:
     """validate_node of one host from its registered command results: versions, why no GPU, a headline."""
+    gpu_present = _values.boolean(gpu_present, "gpu_present")
+    smi_query = _shapes.registered(smi_query, "the nvidia-smi --query-gpu result")
+    smi = _shapes.registered(smi, "the nvidia-smi result")
+    modinfo = _shapes.registered_list(modinfo, "the modinfo results")
+    smi_installed = _values.boolean(smi_installed, "smi_installed")
+    simulated = _values.boolean(simulated, "simulated")
+    checks = _shapes.mappings(checks, "the checks done", "a check result")
+    host = _shapes.plain(host)
     modules = []
     for run in modinfo:
-        version = str(run.get("stdout") or "").strip()
+        version = _shapes.text(run.get("stdout"), "the modinfo result's stdout").strip()
         if run.get("rc") == 0 and version not in modules:
             modules.append(version)
-    query_lines = [line for line in str(smi_query.get("stdout") or "").splitlines() if line.strip()]
+    query_lines = [line for line in _shapes.text(smi_query.get("stdout"), "the nvidia-smi --query-gpu stdout")
+                   .splitlines() if line.strip()]
     if gpu_present and query_lines and len(query_lines[0].split(",")) > 2:
         driver = query_lines[0].split(",")[2].strip()
     elif modules:
         driver = ", ".join(modules) + " (installed, not loaded)"
     else:
         driver = "not installed"
-    cuda = re.search(r"CUDA Version: *([0-9.]+)", str(smi.get("stdout") or ""))
+    cuda = re.search(r"CUDA Version: *([0-9.]+)", _shapes.text(smi.get("stdout"), "the nvidia-smi stdout"))
     why = ""
     if not gpu_present:
-        said = f"{smi_query.get('stdout') or ''} {smi_query.get('stderr') or ''}".strip()
+        said = " ".join(_shapes.plain(smi_query.get(key) or "") for key in ("stdout", "stderr")).strip()
         why = (("its GPU is simulated (an lspci dump, nvidia_gpu_host.simulated); " if simulated else "")
                + (f"nvidia-smi: {truncate(said)}" if smi_installed else "nvidia-smi is not installed"))
     result = {"gpu_present": gpu_present, "driver_version": driver, "cuda_version": cuda.group(1) if cuda else "",
