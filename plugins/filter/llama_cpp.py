@@ -18,10 +18,16 @@ description:
   - >-
     More filters in this file, used by P(homelab.nvidia_gpu.llama_cpp#role) - C(llama_cpp_build_plan) (per host of
     a play: present, build, or copy from which host or from the controller's cache - a shareable key is built once),
-    C(llama_cpp_rpc_servers) (hostvars and the workers to llama-server's --rpc list), C(llama_cpp_exposure_problems)
-    (sentences for a service that would listen where it should not), C(llama_cpp_server_exec) and
-    C(llama_cpp_rpc_exec) (the services' ExecStart= lines), C(llama_cpp_bench_figures) (llama-bench's JSON to tokens
-    per second), C(llama_cpp_stale_builds) (the old builds to remove, keeping the current one and the newest others
+    C(llama_cpp_rpc_servers) (hostvars and the workers - a list, never a group's name as a string - to
+    llama-server's --rpc list), C(llama_cpp_services) (both services' final command lines, their whole units rendered
+    from checked values, and the exposure check run on those final command lines - extra arguments that set an
+    option the role owns are refused), C(llama_cpp_exposure_problems) (sentences for a service that would listen where
+    it should not), C(llama_cpp_server_exec) and C(llama_cpp_rpc_exec) (the services' ExecStart= lines),
+    C(llama_cpp_archive_digest) (a shared build's recorded sha256, from its sidecar), C(llama_cpp_archive_check)
+    (sentences for an archive whose sha256 differs), C(llama_cpp_rpc_allow) (who may reach the RPC workers' port -
+    the servers' addresses, or llama_cpp_rpc_allow, with a warning of what a wider list exposes),
+    C(llama_cpp_bench_figures) (llama-bench's JSON to tokens per second; an overflowing number, inf or nan is a
+    sentence), C(llama_cpp_stale_builds) (the old builds to remove, keeping the current one and the newest others
     up to C(llama_cpp_keep_builds)), C(llama_cpp_stale_sources) (source tarballs and unpacked sources other than
     the current source's).
   - Pure Python in C(plugins/module_utils/_llama_cpp.py).
@@ -59,59 +65,70 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _llama_cpp as llama
-
-
-def _call(name, fn, *args):
-    try:
-        return fn(*args)
-    except (llama.LlamaCppError, TypeError, ValueError, AttributeError) as exc:
-        raise AnsibleFilterError(f"{name}: {exc}") from exc
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filters
 
 
 def llama_cpp_host_build(plan, choices, source_sha256, platform) -> dict:
-    return _call("llama_cpp_host_build", llama.host_build, plan, choices, source_sha256, platform)
+    return llama.host_build(plan, choices, source_sha256, platform)
 
 
 def llama_cpp_build_plan(hostvars, hosts, fact="__llama_cpp_build_state") -> dict:
-    return _call("llama_cpp_build_plan", lambda h, n, f: llama.build_plan(h, list(n), str(f)), hostvars, hosts, fact)
+    return llama.build_plan(hostvars, llama._values.string_list(hosts, "the play's hosts"), str(fact))
 
 
 def llama_cpp_rpc_servers(hostvars, workers, port=50052) -> str:
-    return _call("llama_cpp_rpc_servers", lambda h, w, p: llama.rpc_servers(h, list(w), int(p)), hostvars, workers,
-                 port)
+    return llama.rpc_servers(hostvars, workers, port)
+
+
+def llama_cpp_services(settings) -> dict:
+    return llama.services(settings)
 
 
 def llama_cpp_exposure_problems(settings) -> list:
-    return _call("llama_cpp_exposure_problems", llama.exposure_problems, settings)
+    return llama.exposure_problems(settings)
 
 
 def llama_cpp_server_exec(settings) -> str:
-    return _call("llama_cpp_server_exec", lambda s: llama.systemd_exec(llama.server_argv(s)), settings)
+    return llama.systemd_exec(llama.server_argv(settings), "llama-server's command line")
 
 
 def llama_cpp_rpc_exec(settings) -> str:
-    return _call("llama_cpp_rpc_exec", lambda s: llama.systemd_exec(llama.rpc_argv(s)), settings)
+    return llama.systemd_exec(llama.rpc_argv(settings), "rpc-server's command line")
+
+
+def llama_cpp_archive_digest(text, key) -> str:
+    return llama.archive_digest(text, key)
+
+
+def llama_cpp_archive_check(expected, actual, key, where) -> list:
+    return llama.archive_check(expected, actual, key, where)
+
+
+def llama_cpp_rpc_allow(hostvars, servers, override=None) -> dict:
+    return llama.rpc_allow(hostvars, servers, override)
 
 
 def llama_cpp_bench_figures(stdout) -> list:
-    return _call("llama_cpp_bench_figures", llama.bench_figures, stdout)
+    return llama.bench_figures(stdout)
 
 
 def llama_cpp_stale_builds(found, current, keep=2) -> list:
-    return _call("llama_cpp_stale_builds", llama.stale_builds, found, current, keep)
+    return llama.stale_builds(found, current, keep)
 
 
 def llama_cpp_stale_sources(found, source_sha256) -> list:
-    return _call("llama_cpp_stale_sources", llama.stale_sources, found, source_sha256)
+    return llama.stale_sources(found, source_sha256)
 
 
 class FilterModule:
     def filters(self):
-        return {"llama_cpp_host_build": llama_cpp_host_build, "llama_cpp_build_plan": llama_cpp_build_plan,
-                "llama_cpp_rpc_servers": llama_cpp_rpc_servers,
-                "llama_cpp_exposure_problems": llama_cpp_exposure_problems,
-                "llama_cpp_server_exec": llama_cpp_server_exec, "llama_cpp_rpc_exec": llama_cpp_rpc_exec,
-                "llama_cpp_bench_figures": llama_cpp_bench_figures, "llama_cpp_stale_builds": llama_cpp_stale_builds,
-                "llama_cpp_stale_sources": llama_cpp_stale_sources}
+        return safe_filters({
+            "llama_cpp_host_build": llama_cpp_host_build, "llama_cpp_build_plan": llama_cpp_build_plan,
+            "llama_cpp_rpc_servers": llama_cpp_rpc_servers, "llama_cpp_services": llama_cpp_services,
+            "llama_cpp_exposure_problems": llama_cpp_exposure_problems,
+            "llama_cpp_server_exec": llama_cpp_server_exec, "llama_cpp_rpc_exec": llama_cpp_rpc_exec,
+            "llama_cpp_archive_digest": llama_cpp_archive_digest, "llama_cpp_archive_check": llama_cpp_archive_check,
+            "llama_cpp_rpc_allow": llama_cpp_rpc_allow, "llama_cpp_bench_figures": llama_cpp_bench_figures,
+            "llama_cpp_stale_builds": llama_cpp_stale_builds, "llama_cpp_stale_sources": llama_cpp_stale_sources,
+        })

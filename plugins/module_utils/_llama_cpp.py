@@ -13,12 +13,15 @@ options of build_options with native off; cmake, g++ and make from Debian in 10 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _values
 
 # The CMake targets. The RPC worker's target is ggml-rpc-server in the llama.cpp that llama-cpp-python 0.3.36
 # vendors (tools/rpc/CMakeLists.txt; its binary bin/ggml-rpc-server); older releases called it rpc-server.
@@ -45,8 +48,21 @@ COMMON = {
 DECIDED = ("BUILD_SHARED_LIBS", "GGML_CCACHE", "GGML_CPU_ARM_ARCH", "GGML_CUDA", "GGML_NATIVE", "GGML_RPC")
 
 
-class LlamaCppError(ValueError):
+class LlamaCppError(_values.ValueProblem):
     """A choice the build cannot honour: a compute capability llama.cpp has no kernels for, a bad worker address."""
+
+
+def _refusing(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The shared checks' ValueProblem as this module's LlamaCppError (same sentence, naming the variable)."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LlamaCppError:
+            raise
+        except _values.ValueProblem as exc:
+            raise LlamaCppError(str(exc)) from None
+    return wrapper
 
 
 def _cuda_arch(capability: Any) -> str:
@@ -145,43 +161,81 @@ def build_key(source_sha256: str, options: Mapping[str, Any], toolkit: str = "",
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def rpc_servers(hostvars: Mapping[str, Any], workers: Sequence[str], port: int = 50052) -> str:
+_GROUP = r"[A-Za-z_][A-Za-z0-9_]*"  # an Ansible group name (letters, digits, _)
+
+
+@_refusing
+def rpc_servers(hostvars: Mapping[str, Any], workers: Any, port: Any = 50052) -> str:
     """llama-server's --rpc list from the inventory: each worker's llama_cpp_rpc_endpoint (the fact the role sets
-    where rpc-server runs: the address it is bound to), else its llama_cpp_rpc_address, else ansible_host."""
+    where rpc-server runs: the address it is bound to), else its llama_cpp_rpc_address, else ansible_host.
+    ``workers`` is a list of hosts: a group's name given as a string is refused, not read as one host per letter."""
+    if not isinstance(hostvars, Mapping):
+        raise LlamaCppError(f"hostvars must be a mapping of hosts, not {type(hostvars).__name__}")
+    hosts = _values.string_list(workers, "the hosts of llama_cpp_workers_group")
+    port = _values.port(port, "llama_cpp_rpc_port")
     out = []
-    for host in workers:
+    for host in hosts:
         hv = hostvars.get(host) or {}
-        endpoint = str(hv.get("llama_cpp_rpc_endpoint") or "")
-        if not endpoint:
-            address = str(hv.get("llama_cpp_rpc_address") or hv.get("ansible_host") or host)
-            endpoint = f"{address}:{int(hv.get('llama_cpp_rpc_port') or port)}"
-        address, _sep, number = endpoint.rpartition(":")
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", address) or not number.isdigit():
-            raise LlamaCppError(f"{host}: {endpoint!r} is not an IPv4 address or host name with a port, which is"
-                                " all llama.cpp's RPC client can reach")
-        out.append(endpoint)
+        if not isinstance(hv, Mapping):
+            raise LlamaCppError(f"{host}: its host variables are not a mapping")
+        endpoint = hv.get("llama_cpp_rpc_endpoint") or ""
+        if endpoint:
+            text = _values.single_line(endpoint, f"{host}'s llama_cpp_rpc_endpoint")
+            address, _sep, number = text.rpartition(":")
+            number = _values.port(number, f"the port of {host}'s llama_cpp_rpc_endpoint {text!r}")
+        else:
+            address = hv.get("llama_cpp_rpc_address") or hv.get("ansible_host") or host
+            number = _values.port(hv.get("llama_cpp_rpc_port") or port, f"{host}'s llama_cpp_rpc_port")
+        address = str(address) if isinstance(address, str) else ""
+        if not _rpc_address(address):
+            raise LlamaCppError(f"{host}: {address!r} is not an IPv4 address or host name, which is all llama.cpp's"
+                                " RPC client can reach")
+        out.append(f"{address}:{number}")
     return ",".join(out)
 
 
-def bench_figures(stdout: Any) -> list[dict]:
-    """``llama-bench -o json`` -> one dict per test: prompt (pp) or generation (tg), tokens, tokens per second."""
+def _rpc_address(address: str) -> bool:
+    """An IPv4 address or a host name (llama.cpp's RPC client splits HOST:PORT at the last ':' and takes no IPv6)."""
     try:
-        runs = json.loads(str(stdout or ""))
-    except ValueError as exc:
-        raise LlamaCppError(f"llama-bench's output is not JSON ({exc})") from exc
+        return ":" not in _values.hostname(address, "address")
+    except _values.ValueProblem:
+        return False
+
+
+@_refusing
+def bench_figures(stdout: Any) -> list[dict]:
+    """``llama-bench -o json`` -> one dict per test: prompt (pp) or generation (tg), tokens, tokens per second.
+    A number that overflows, inf or nan, or a field of the wrong type is a sentence naming the run and the field."""
+    if not isinstance(stdout, (str, bytes)) and stdout is not None:
+        raise LlamaCppError(f"llama-bench's output must be text, not {type(stdout).__name__}")
+    try:
+        runs = json.loads(stdout or "")
+    except (ValueError, RecursionError) as exc:
+        raise LlamaCppError(f"llama-bench's output is not JSON ({str(exc)[:120]})") from None
     if not isinstance(runs, list):
         raise LlamaCppError("llama-bench's JSON output must be a list of runs")
     out = []
-    for run in runs:
+    for index, run in enumerate(runs):
         if not isinstance(run, Mapping):
             continue
-        prompt, gen = int(run.get("n_prompt") or 0), int(run.get("n_gen") or 0)
+        where = f"llama-bench's run {index}"
+        prompt = _values.integer(run.get("n_prompt") or 0, f"{where}: n_prompt", 0, 10**9)
+        gen = _values.integer(run.get("n_gen") or 0, f"{where}: n_gen", 0, 10**9)
         kind = "pp" if prompt and not gen else "tg" if gen and not prompt else "pp+tg"
-        out.append({"test": f"{kind}{prompt or gen}", "tokens_per_second": round(float(run.get("avg_ts") or 0), 2),
-                    "stddev": round(float(run.get("stddev_ts") or 0), 2), "backends": str(run.get("backends") or ""),
-                    "model": str(run.get("model_type") or run.get("model_filename") or ""),
-                    "gpu_layers": int(run.get("n_gpu_layers") or 0)})
+        out.append({"test": f"{kind}{prompt or gen}",
+                    "tokens_per_second": round(_values.finite(run.get("avg_ts") or 0, f"{where}: avg_ts", 0), 2),
+                    "stddev": round(_values.finite(run.get("stddev_ts") or 0, f"{where}: stddev_ts", 0), 2),
+                    "backends": _text(run.get("backends"), f"{where}: backends"),
+                    "model": _text(run.get("model_type") or run.get("model_filename"), f"{where}: model_type"),
+                    "gpu_layers": _values.integer(run.get("n_gpu_layers") or 0, f"{where}: n_gpu_layers", 0, 10**6)})
     return out
+
+
+def _text(value: Any, name: str) -> str:
+    """A label from llama-bench's JSON: one line (it goes into a Markdown report, which escapes it), or empty."""
+    if value in (None, ""):
+        return ""
+    return _values.single_line(value, name, max_length=256)
 
 
 def host_build(plan: Mapping[str, Any], choices: Mapping[str, Any] | None, source_sha256: str,
@@ -244,13 +298,14 @@ def _found_files(found: Any) -> list[Mapping]:
     return list(found)
 
 
+@_refusing
 def stale_builds(found: Any, current: str, keep: Any = 2) -> list[str]:
     """The builds to remove: ``found`` is what ansible.builtin.find says of builds/ (``path``, ``mtime``); the current
     build always stays, and so do the newest others up to ``keep`` builds in all (the previous one is a rollback
     away). Only directories named like a build key are candidates: nothing else in builds/ is the role's."""
     if not _KEY.fullmatch(str(current or "")):
         raise LlamaCppError(f"the current build's key must be 16 hex digits, not {current!r}")
-    keep = _count(keep, "llama_cpp_keep_builds", 1)
+    keep = _values.integer(keep, "llama_cpp_keep_builds", 1)
     others = []
     for entry in _found_files(found):
         key = str(entry.get("path") or "").rstrip("/").rsplit("/", 1)[-1]
@@ -280,113 +335,339 @@ def stale_sources(found: Any, source_sha256: str) -> list[str]:
     return sorted(out)
 
 
-_ADDRESS = re.compile(r"[A-Za-z0-9_.:-]+|\[[0-9A-Fa-f:]+\]")
-_LOOPBACK = ("127.0.0.1", "::1", "localhost", "[::1]")
-_ANY = ("0.0.0.0", "::", "[::]", "")
 
 
-def _port(value: Any, what: str) -> int:
-    try:
-        port = int(value)
-    except (TypeError, ValueError):
-        port = 0
-    if not 0 < port < 65536:
-        raise LlamaCppError(f"{what} must be a port between 1 and 65535, not {value!r}")
-    return port
+# --- the services' command lines ----------------------------------------------------------------------------------
+#
+# The options the role owns, from llama.cpp's own argument table: common/arg.cpp of the llama.cpp that
+# llama-cpp-python 0.3.36 vendors (llama_cpp_python-0.3.36/vendor/llama.cpp/common/arg.cpp in the source tarball the
+# role builds, the lab mirror's sources/llama_cpp_python-0.3.36.tar.gz), each with every alias its common_arg lists.
+# llama.cpp's parser (common_params_parse_ex) turns '_' into '-' in an argument starting with '--' and then looks the
+# whole word up, so '--api_key' is '--api-key'; it also reads '--name=value'. An extra argument is compared in that
+# same form (and, conservatively, so is '-x=value'). Each owned option names the variable that sets it.
+SERVER_OWNED: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("-m", "--model"), "llama_cpp_model_path or llama_cpp_model_url"),
+    (("-mu", "--model-url"), "llama_cpp_model_url (fetched once and checked against llama_cpp_model_sha256)"),
+    (("-dr", "--docker-repo"), "llama_cpp_model_url (the role fetches and checks the model)"),
+    (("-hf", "-hfr", "--hf-repo"), "llama_cpp_model_url (the role fetches and checks the model)"),
+    (("-hff", "--hf-file"), "llama_cpp_model_url (the role fetches and checks the model)"),
+    (("--models-dir",), "llama_cpp_model_path (the role serves one checked model)"),
+    (("--models-preset",), "llama_cpp_model_path (the role serves one checked model)"),
+    (("--host",), "llama_cpp_server_host"),
+    (("--port",), "llama_cpp_server_port"),
+    (("--reuse-port",), "llama_cpp_server_port (another process could bind the same port)"),
+    (("--api-key",), "llama_cpp_server_api_key (from vault: the role writes it to a file only the service reads; on"
+                     " the command line it would be in the world-readable unit and in ps)"),
+    (("--api-key-file",), "llama_cpp_server_api_key (the role's key file)"),
+    (("--rpc",), "llama_cpp_server_rpc and the hosts of llama_cpp_workers_group"),
+    (("-c", "--ctx-size"), "llama_cpp_server_ctx_size"),
+    (("-ngl", "--gpu-layers", "--n-gpu-layers"), "llama_cpp_server_gpu_layers"),
+    (("-t", "--threads"), "llama_cpp_server_threads"),
+    (("-a", "--alias"), "llama_cpp_server_alias"),
+    (("-lv", "--verbosity", "--log-verbosity"), "llama_cpp_server_log_verbosity"),
+)
+# rpc-server's own parser (tools/rpc/rpc-server.cpp, rpc_server_params_parse): every word of its command line is the
+# role's (-H/--host, -p/--port, -t/--threads, -c/--cache); it has no extra arguments.
+RPC_OWNED: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("-H", "--host"), "llama_cpp_rpc_host"),
+    (("-p", "--port"), "llama_cpp_rpc_port"),
+    (("-t", "--threads"), "llama_cpp_rpc_threads"),
+)
 
 
-def _count(value: Any, what: str, minimum: int = 0) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = minimum - 1
-    if number < minimum:
-        raise LlamaCppError(f"{what} must be a whole number of {minimum} or more, not {value!r}")
-    return number
+def option_name(word: str) -> str:
+    """The option a command-line word names as llama.cpp's parser reads it: '--api_key=X' -> '--api-key'."""
+    if not word.startswith("-"):
+        return ""
+    name = word.split("=", 1)[0]
+    return name.replace("_", "-") if name.startswith("--") else name
 
 
-def _address(value: Any, what: str) -> str:
-    text = str(value if value is not None else "").strip()
-    if not _ADDRESS.fullmatch(text):
-        raise LlamaCppError(f"{what} must be an address or a host name, not {value!r}")
+def _owner(name: str, table: Sequence[tuple[tuple[str, ...], str]]) -> tuple[str, str] | None:
+    for names, variable in table:
+        if name in names:
+            return names[-1], variable
+    return None
+
+
+def final_options(argv: Sequence[str], table: Sequence[tuple[tuple[str, ...], str]]) -> dict[str, str]:
+    """The owned options of a whole command line, by their long name, as the program reads them: the last one given
+    wins, and '--name=value' counts as '--name value'."""
+    out: dict[str, str] = {}
+    index = 1
+    while index < len(argv):
+        word = argv[index]
+        owner = _owner(option_name(word), table)
+        if owner is not None:
+            if "=" in word:
+                out[owner[0]] = word.split("=", 1)[1]
+            elif index + 1 < len(argv):
+                out[owner[0]] = argv[index + 1]
+                index += 1
+            else:
+                out[owner[0]] = ""
+        index += 1
+    return out
+
+
+@_refusing
+def extra_args(value: Any, name: str = "llama_cpp_server_extra_args") -> list[str]:
+    """The operator's extra llama-server arguments: a list of one-line words, none of them an option the role owns
+    (in any of its aliases, with '_' for '-', or as '--name=value'): each is refused with the variable to set."""
+    words = _values.string_list(value, name, lambda v, n: _values.single_line(v, n, allow_empty=True))
+    for index, word in enumerate(words):
+        owner = _owner(option_name(word), SERVER_OWNED)
+        if owner is not None:
+            raise LlamaCppError(f"{name}[{index}] is {word!r}: {owner[0]} is the role's to set (through {owner[1]});"
+                                " it cannot be given as an extra argument")
+    return words
+
+
+@_refusing
+def server_argv(settings: Mapping[str, Any]) -> list[str]:
+    """llama-server's command line. ``settings``: ``binary``, ``model`` (an absolute path), ``host``, ``port``,
+    ``ctx_size``, ``gpu_layers``, ``threads`` (0: llama.cpp's choice), ``alias``, ``log_verbosity`` (4 logs where
+    each layer went, the RPC workers' buffers included; empty: llama.cpp's 3), ``api_key_file`` (empty: none),
+    ``rpc`` (the --rpc list, empty: none), ``extra_args`` (a list, appended as given once none of its words is an
+    option the role owns)."""
+    model = settings.get("model") or ""
+    if not isinstance(model, str) or not model.startswith("/"):
+        raise LlamaCppError(f"the model must be an absolute path to a GGUF file, not {model!r}")
+    model = _values.absolute_path(model, "the model (llama_cpp_model_path or llama_cpp_model_url)")
+    argv = [_binary(settings.get("binary") or "llama-server"), "--model", model,
+            "--host", _values.hostname(settings.get("host"), "llama_cpp_server_host"),
+            "--port", str(_values.port(settings.get("port"), "llama_cpp_server_port")),
+            "--ctx-size", str(_values.integer(settings.get("ctx_size"), "llama_cpp_server_ctx_size", 1)),
+            "--n-gpu-layers", str(_values.integer(settings.get("gpu_layers"), "llama_cpp_server_gpu_layers", 0))]
+    threads = _values.integer(settings.get("threads") or 0, "llama_cpp_server_threads", 0)
+    if threads:
+        argv += ["--threads", str(threads)]
+    if settings.get("alias"):
+        argv += ["--alias", _values.single_line(settings["alias"], "llama_cpp_server_alias", max_length=256)]
+    if settings.get("log_verbosity") not in (None, ""):
+        argv += ["--log-verbosity", str(_values.integer(settings["log_verbosity"], "llama_cpp_server_log_verbosity",
+                                                        0, 10))]
+    if settings.get("api_key_file"):
+        argv += ["--api-key-file", _values.absolute_path(settings["api_key_file"], "the API key file")]
+    if settings.get("rpc"):
+        rpc = _values.single_line(settings["rpc"], "the --rpc list")
+        for endpoint in rpc.split(","):
+            address, _sep, number = endpoint.rpartition(":")
+            if not _rpc_address(address) or not number.isdigit():
+                raise LlamaCppError(f"the --rpc list holds {endpoint!r}, not an IPv4 address or host name with a port")
+            _values.port(number, f"the port of {endpoint!r} in the --rpc list")
+        argv += ["--rpc", rpc]
+    return argv + extra_args(settings.get("extra_args") or [])
+
+
+def _binary(value: Any) -> str:
+    text = _values.single_line(value, "the program")
+    if "/" in text:
+        text = _values.absolute_path(text, "the program")
     return text
 
 
+@_refusing
+def rpc_argv(settings: Mapping[str, Any]) -> list[str]:
+    """rpc-server's command line: ``binary``, ``host``, ``port``, ``threads`` (0: llama.cpp's choice), ``cache``
+    (a local tensor cache; needs LLAMA_CACHE)."""
+    host = settings.get("host")
+    try:
+        host = _values.ip_address(host, "llama_cpp_rpc_host", version=4)
+    except _values.ValueProblem:
+        raise LlamaCppError("rpc-server binds an IPv4 address only (it takes no names and no IPv6); llama_cpp_rpc_host"
+                            f" is {host!r}") from None
+    argv = [_binary(settings.get("binary") or "ggml-rpc-server"), "--host", host,
+            "--port", str(_values.port(settings.get("port"), "llama_cpp_rpc_port"))]
+    threads = _values.integer(settings.get("threads") or 0, "llama_cpp_rpc_threads", 0)
+    if threads:
+        argv += ["--threads", str(threads)]
+    return argv + (["--cache"] if settings.get("cache") else [])
+
+
+@_refusing
+def systemd_exec(argv: Sequence[str], name: str = "ExecStart") -> str:
+    """A command line as systemd's ExecStart= reads it (``_values.systemd_exec``): each word one argument, quoted
+    where it needs to be, % and $ made literal; a line break is refused."""
+    return _values.systemd_exec(argv, name)
+
+
+@_refusing
 def exposure_problems(settings: Mapping[str, Any]) -> list[str]:
     """Sentences for a service that would listen where it should not: llama-server beyond loopback without an API
     key, rpc-server (no authentication at all) on every address. ``settings``: ``serve``, ``server_host``,
-    ``api_key_set``, ``work``, ``rpc_host``, ``allow_open`` (the operator's explicit yes)."""
-    if settings.get("allow_open"):
+    ``api_key_set``, ``work``, ``rpc_host``, ``allow_open`` (the operator's explicit yes). The role's check reads
+    these from the final command lines (``services``), extra arguments included."""
+    if not isinstance(settings, Mapping):
+        raise LlamaCppError(f"the exposure check needs a mapping of settings, not {type(settings).__name__}")
+    if _values.boolean(settings.get("allow_open") or False, "llama_cpp_allow_open"):
         return []
     out = []
-    if settings.get("serve") and str(settings.get("server_host")) not in _LOOPBACK and not settings.get("api_key_set"):
+    server_host = str(settings.get("server_host") or "").strip()
+    if _values.boolean(settings.get("serve") or False, "llama_cpp_serve") and not _values.is_loopback(server_host) \
+            and not settings.get("api_key_set"):
         out.append(f"llama-server would listen on {settings.get('server_host')} without an API key: set"
                    " llama_cpp_server_api_key (from vault), bind llama_cpp_server_host to 127.0.0.1, or say"
                    " llama_cpp_allow_open: true")
-    if settings.get("work") and str(settings.get("rpc_host") or "").strip() in _ANY:
+    rpc_host = str(settings.get("rpc_host") or "").strip().strip("[]")
+    if _values.boolean(settings.get("work") or False, "llama_cpp_work") and _values.is_wildcard(rpc_host):
         out.append("rpc-server has no authentication and would listen on every address: set llama_cpp_rpc_host to"
                    " this host's address on the cluster network (llama_cpp_rpc_address), or say llama_cpp_allow_open:"
                    " true")
     return out
 
 
-def server_argv(settings: Mapping[str, Any]) -> list[str]:
-    """llama-server's command line. ``settings``: ``binary``, ``model`` (an absolute path), ``host``, ``port``,
-    ``ctx_size``, ``gpu_layers``, ``threads`` (0: llama.cpp's choice), ``alias``, ``log_verbosity`` (4 logs where
-    each layer went, the RPC workers' buffers included; empty: llama.cpp's 3), ``api_key_file`` (empty: none),
-    ``rpc`` (the --rpc list, empty: none), ``extra_args`` (a list, appended as given)."""
-    model = str(settings.get("model") or "")
-    if not model.startswith("/"):
-        raise LlamaCppError(f"the model must be an absolute path to a GGUF file, not {model!r}")
-    argv = [str(settings.get("binary") or "llama-server"), "--model", model,
-            "--host", _address(settings.get("host"), "the server's host"),
-            "--port", str(_port(settings.get("port"), "the server's port")),
-            "--ctx-size", str(_count(settings.get("ctx_size"), "the context size", 1)),
-            "--n-gpu-layers", str(_count(settings.get("gpu_layers"), "the GPU layers"))]
-    threads = _count(settings.get("threads") or 0, "the threads")
-    if threads:
-        argv += ["--threads", str(threads)]
-    if settings.get("alias"):
-        argv += ["--alias", str(settings["alias"])]
-    if settings.get("log_verbosity") not in (None, ""):
-        argv += ["--log-verbosity", str(_count(settings["log_verbosity"], "the log verbosity"))]
-    if settings.get("api_key_file"):
-        argv += ["--api-key-file", str(settings["api_key_file"])]
-    if settings.get("rpc"):
-        argv += ["--rpc", str(settings["rpc"])]
-    extra = settings.get("extra_args") or []
-    if isinstance(extra, (str, bytes)) or not isinstance(extra, Sequence):
-        raise LlamaCppError("the extra arguments must be a list of strings")
-    return argv + [str(a) for a in extra]
+# --- the units ----------------------------------------------------------------------------------------------------
+
+_USER = r"[a-z_][a-z0-9_-]{0,31}"
+_HEADER = "# Ansible managed (homelab.nvidia_gpu.llama_cpp)"
+_HARDENING = ("ProtectSystem=strict", "ProtectHome=true", "PrivateTmp=true", "NoNewPrivileges=true",
+              "PrivateDevices=true", "ProtectKernelTunables=true", "ProtectKernelModules=true",
+              "ProtectControlGroups=true", "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+              "RestrictNamespaces=true", "RestrictSUIDSGID=true", "LockPersonality=true", "CapabilityBoundingSet=",
+              "SystemCallArchitectures=native")
 
 
-def rpc_argv(settings: Mapping[str, Any]) -> list[str]:
-    """rpc-server's command line: ``binary``, ``host``, ``port``, ``threads`` (0: llama.cpp's choice), ``cache``
-    (a local tensor cache; needs LLAMA_CACHE)."""
-    host = str(settings.get("host") or "").strip()
-    try:
-        ipaddress.IPv4Address(host)
-    except ValueError:
-        raise LlamaCppError(f"rpc-server binds an IPv4 address only (it takes no names and no IPv6), not {host!r}"
-                            ) from None
-    argv = [str(settings.get("binary") or "ggml-rpc-server"), "--host", host,
-            "--port", str(_port(settings.get("port"), "rpc-server's port"))]
-    threads = _count(settings.get("threads") or 0, "the threads")
-    if threads:
-        argv += ["--threads", str(threads)]
-    return argv + (["--cache"] if settings.get("cache") else [])
+def _unit(description: str, documentation: str, user: str, exec_start: str, data_dir: str, backend: str,
+          comment: str = "") -> str:
+    hardening = [line for line in _HARDENING if backend == "cpu" or line != "PrivateDevices=true"]
+    lines = [_HEADER, "[Unit]", f"Description={_values.systemd_value(description, 'Description')}",
+             f"Documentation={documentation}", "Wants=network-online.target", "After=network-online.target", "",
+             "[Service]", f"User={user}", f"Group={user}", f"ExecStart={exec_start}", "Restart=on-failure",
+             "RestartSec=5"] + ([comment] if comment else []) + \
+        [f"WorkingDirectory={_values.systemd_value(data_dir, 'llama_cpp_data_dir')}"] + hardening + \
+        ["", "[Install]", "WantedBy=multi-user.target"]
+    return "\n".join(lines) + "\n"
 
 
-def systemd_exec(argv: Sequence[str]) -> str:
-    """A command line as systemd's ExecStart= reads it: each word double-quoted where it needs to be, with \\ and \"
-    escaped, and % and $ doubled (systemd's specifiers and variables)."""
-    words = []
-    for word in argv:
-        text = str(word)
-        if any(c in text for c in "\n\r\0"):
-            raise LlamaCppError(f"a command-line word cannot hold a line break or NUL: {text!r}")
-        text = text.replace("%", "%%").replace("$", "$$")
-        if not text or re.search(r"[\s\"'\\;]", text):
-            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        words.append(text)
-    return " ".join(words)
+@_refusing
+def services(settings: Mapping[str, Any]) -> dict:
+    """Both services of a host, planned from the role's variables: their command lines (``server_argv``,
+    ``rpc_argv``), their units (``server_unit``, ``rpc_unit``: every line rendered here from checked values, nothing
+    interpolated raw), and ``problems``: the exposure check run on the FINAL command lines - the host and the API key
+    llama-server will read (the last --host, --api-key-file), the address rpc-server will bind.
+
+    ``settings``: ``serve``, ``work``, ``allow_open``, ``user``, ``data_dir``, ``backend`` (cpu or cuda: a CPU
+    build's services see no devices), ``server`` (server_argv's settings) and ``rpc`` (rpc_argv's)."""
+    if not isinstance(settings, Mapping):
+        raise LlamaCppError(f"the services' settings must be a mapping, not {type(settings).__name__}")
+    serve = _values.boolean(settings.get("serve") or False, "llama_cpp_serve")
+    work = _values.boolean(settings.get("work") or False, "llama_cpp_work")
+    allow_open = _values.boolean(settings.get("allow_open") or False, "llama_cpp_allow_open")
+    backend = settings.get("backend")
+    if backend not in ("cpu", "cuda"):
+        raise LlamaCppError(f"the build's backend must be cpu or cuda, not {backend!r}")
+    out = {"server_argv": [], "rpc_argv": [], "server_unit": "", "rpc_unit": "", "problems": []}
+    if not (serve or work):
+        return out
+    user = _values.word(settings.get("user"), "llama_cpp_user", _USER,
+                        "a user name (lower-case letters, digits, _ and -, starting with a letter or _)")
+    data_dir = _values.absolute_path(settings.get("data_dir"), "llama_cpp_data_dir")
+    exposure: dict[str, Any] = {"serve": serve, "work": work, "allow_open": allow_open}
+    if serve:
+        argv = server_argv(settings.get("server") or {})
+        final = final_options(argv, SERVER_OWNED)
+        exposure.update(server_host=final.get("--host", ""),
+                        api_key_set=bool(final.get("--api-key-file") or final.get("--api-key")))
+        where = _values.host_port(final.get("--host", ""), int(final.get("--port", "0")))
+        out.update(server_argv=argv, server_unit=_unit(
+            f"llama.cpp's llama-server (OpenAI-compatible API) on {where}",
+            "https://github.com/ggml-org/llama.cpp/tree/master/tools/server", user,
+            systemd_exec(argv, "llama-server's command line"), data_dir, backend,
+            "# Reads the build and the model, writes nothing; the API key file is root's, readable by the group."))
+    if work:
+        argv = rpc_argv(settings.get("rpc") or {})
+        final = final_options(argv, RPC_OWNED)
+        exposure["rpc_host"] = final.get("--host", "")
+        out.update(rpc_argv=argv, rpc_unit=_unit(
+            f"llama.cpp's RPC worker on {_values.host_port(final['--host'], int(final['--port']))} (no authentication:"
+            " cluster network only)", "https://github.com/ggml-org/llama.cpp/tree/master/tools/rpc", user,
+            systemd_exec(argv, "rpc-server's command line"), data_dir, backend))
+    out["problems"] = exposure_problems(exposure)
+    return out
+
+
+# --- a shared build's archive and its digest ----------------------------------------------------------------------
+
+@_refusing
+def archive_digest(text: Any, key: str) -> str:
+    """The sha256 a sidecar (``KEY.tar.gz.sha256``, sha256sum's format: ``HEX  KEY.tar.gz``) records for the archive
+    of build ``key``; anything else is refused - a missing or altered sidecar never lets an archive through."""
+    if not _KEY.fullmatch(str(key or "")):
+        raise LlamaCppError(f"the build's key must be 16 hex digits, not {key!r}")
+    line = _values.single_line(str(text or "").rstrip("\n"), f"the digest of build {key}'s archive", allow_empty=True)
+    match = re.fullmatch(r"([0-9a-f]{64}) [ *]" + re.escape(f"{key}.tar.gz"), line)
+    if not match:
+        raise LlamaCppError(f"the digest of build {key}'s archive must read '<64 hex digits>  {key}.tar.gz', not"
+                            f" {line[:90]!r}: the archive is not unpacked")
+    return match.group(1)
+
+
+@_refusing
+def archive_check(expected: Any, actual: Any, key: str, where: str) -> list[str]:
+    """Sentences (none when it is the same) for an archive whose sha256 on the receiving host differs from the one
+    its builder recorded."""
+    want = str(expected or "")
+    if not re.fullmatch(r"[0-9a-f]{64}", want):
+        return [f"{where}: build {key}'s archive has no recorded sha256 ({want[:70]!r}); it is not unpacked"]
+    if str(actual or "") != want:
+        return [f"{where}: build {key}'s archive has sha256 {str(actual or 'none')[:64]}, but its builder recorded"
+                f" {want}: it was altered or damaged on the way (the controller's cache?), and is not unpacked; remove"
+                " it from llama_cpp_controller_cache and run again to rebuild or fetch it anew"]
+    return []
+
+
+# --- who may reach the RPC workers --------------------------------------------------------------------------------
+
+RPC_EXPOSES = ("llama.cpp's RPC worker (no authentication: whoever reaches the port can load tensors into it, run"
+               " computations and read its memory)")
+
+
+def _server_addresses(host: str, hv: Mapping[str, Any]) -> list[str]:
+    """The addresses a server reaches its workers from: its llama_cpp_rpc_address, else the IPv4 addresses its
+    facts list, else its ansible_host if that is an address."""
+    if hv.get("llama_cpp_rpc_address"):
+        return [_values.ip_address(hv["llama_cpp_rpc_address"], f"{host}'s llama_cpp_rpc_address")]
+    facts = hv.get("ansible_facts") or {}
+    found = list((facts.get("all_ipv4_addresses") or []) if isinstance(facts, Mapping) else [])
+    default = (facts.get("default_ipv4") or {}).get("address") if isinstance(facts, Mapping) else None
+    if default:
+        found.insert(0, default)
+    if not found and hv.get("ansible_host"):
+        try:
+            found = [_values.ip_address(hv["ansible_host"], f"{host}'s ansible_host")]
+        except _values.ValueProblem:
+            found = []
+    if not found:
+        raise LlamaCppError(f"{host}: no address is known for this server (no facts, no llama_cpp_rpc_address, no"
+                            " ansible_host that is an address), so the RPC workers' firewall cannot admit it: run the"
+                            " play on the servers too, or set llama_cpp_rpc_allow")
+    return [_values.ip_address(address, f"{host}'s address") for address in found]
+
+
+@_refusing
+def rpc_allow(hostvars: Mapping[str, Any], servers: Any, override: Any = None) -> dict:
+    """Who may reach an RPC worker's port: the addresses of the hosts of llama_cpp_servers_group (``servers``, a
+    list: a group name given as a string is refused), or ``override`` (llama_cpp_rpc_allow, addresses or networks)
+    when it is a list. ``warning`` says what an allow list that admits more than the servers exposes."""
+    if not isinstance(hostvars, Mapping):
+        raise LlamaCppError(f"hostvars must be a mapping of hosts, not {type(hostvars).__name__}")
+    derived: list[str] = []
+    for host in _values.string_list(servers, "the hosts of llama_cpp_servers_group"):
+        hv = hostvars.get(host) or {}
+        for address in _server_addresses(host, hv if isinstance(hv, Mapping) else {}):
+            if not _values.is_loopback(address) and address not in derived:
+                derived.append(address)
+    if override is None:
+        return {"allow": derived, "derived": derived, "warning": ""}
+    allow = _values.address_list(override, "llama_cpp_rpc_allow")
+    servers_set = {ipaddress.ip_network(a) for a in derived}
+    wider = [a for a in allow if ipaddress.ip_network(a) not in servers_set
+             and not ipaddress.ip_network(a).network_address.is_loopback]
+    warning = ""
+    if wider:
+        everyone = [a for a in wider if a in ("0.0.0.0/0", "::/0")]
+        warning = (f"llama_cpp_rpc_allow admits {', '.join(wider)} beyond the servers of llama_cpp_servers_group"
+                   f" ({', '.join(derived) or 'none'}){' - that is every address' if everyone else ''}: every host"
+                   f" there reaches {RPC_EXPOSES}")
+    return {"allow": allow, "derived": derived, "warning": warning}

@@ -193,9 +193,12 @@ def test_the_server_command_line():
 
 
 @pytest.mark.parametrize(("change", "says"), [
-    ({"model": "tiny.gguf"}, "absolute path"), ({"port": 0}, "port between"), ({"port": "http"}, "port between"),
-    ({"ctx_size": 0}, "context size"), ({"gpu_layers": -1}, "GPU layers"), ({"host": "a b"}, "address"),
-    ({"extra_args": "--flash-attn on"}, "list of strings"), ({"threads": "many"}, "threads"),
+    ({"model": "tiny.gguf"}, "absolute path"), ({"port": 0}, "llama_cpp_server_port must be a port between"),
+    ({"port": "http"}, "llama_cpp_server_port must be a port between"),
+    ({"ctx_size": 0}, "llama_cpp_server_ctx_size must be a whole number of 1"),
+    ({"gpu_layers": -1}, "llama_cpp_server_gpu_layers"), ({"host": "a b"}, "llama_cpp_server_host must be a host name"),
+    ({"extra_args": "--flash-attn on"}, r"llama_cpp_server_extra_args must be a list.*single string"),
+    ({"threads": "many"}, "llama_cpp_server_threads"),
 ])
 def test_bad_server_settings_are_refused(change, says):
     good = {"model": "/m.gguf", "host": "127.0.0.1", "port": 8080, "ctx_size": 512, "gpu_layers": 0}
@@ -214,7 +217,7 @@ def test_the_rpc_worker_binds_an_ipv4_address_only():
 def test_systemd_exec_lines_quote_what_systemd_would_split_or_expand():
     assert llama.systemd_exec(["/b", "--model", "/m/a b.gguf", "--alias", "100%", "$HOME", 'say "hi"', "x\\y"]) == \
         '/b --model "/m/a b.gguf" --alias 100%% $$HOME "say \\"hi\\"" "x\\\\y"'
-    with pytest.raises(llama.LlamaCppError, match="line break"):
+    with pytest.raises(llama.LlamaCppError, match="single line of text; it holds the character U+000A"):
         llama.systemd_exec(["/b", "a\nExecStartPre=/bin/evil"])
 
 
