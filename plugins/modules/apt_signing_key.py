@@ -30,12 +30,14 @@ extends_documentation_fragment:
 options:
   url:
     description:
-      - Where to download the key file (ASCII-armored or binary). TLS certificates are always verified.
+      - Where to download the key file (ASCII-armored or binary), an C(https://) or C(http://) URL. TLS certificates
+        are always verified.
       - Exactly one of O(url) and O(src) is required.
     type: str
   src:
     description:
-      - A key file already on the managed host, instead of O(url).
+      - A key file already on the managed host, instead of O(url). It must be a regular file (a link to one is
+        followed); a FIFO, a device or a directory is refused without being read.
     type: path
   fingerprints:
     description:
@@ -49,6 +51,9 @@ options:
     description:
       - The keyring to write, the path apt's C(Signed-By) names. Must be absolute; its directory must exist
         (except in check mode).
+      - A symlinked O(dest) is written through its link, as the collection's config-file modules do - the target
+        changes and the link stays; O(mode), O(owner) and O(group) apply to the target. A dangling link, a link
+        loop and anything that is not a regular file (a FIFO, a device, a directory) are refused.
     type: path
     required: true
   armor:
@@ -59,7 +64,9 @@ options:
     default: false
   mode:
     description:
-      - Permissions of O(dest), as for M(ansible.builtin.file).
+      - Permissions of O(dest), as for M(ansible.builtin.file) (octal or symbolic).
+      - Checked, with O(owner) and O(group), before anything is downloaded or written: a bad mode or an unknown
+        user leaves O(dest) as it was.
     type: raw
     default: "0644"
   owner:
@@ -72,7 +79,7 @@ options:
     type: str
   timeout:
     description:
-      - Seconds allowed for the download, and for each gpg run.
+      - Seconds allowed for the whole download (connecting and reading the body), and for each gpg run; 1 or more.
     type: int
     default: 30
   name:
@@ -150,48 +157,173 @@ keys:
 """
 
 import contextlib
+import grp
 import hashlib
 import os
+import pwd
 import shutil
+import stat
 import tempfile
 import time
+from types import SimpleNamespace
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.urls import fetch_url
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _commands
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _commands, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _config_files as cf
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _signing_keys as sk
 
 MAX_BYTES = 4 * 1024 * 1024  # a key file is kilobytes; anything this big is not one
+CHUNK = 64 * 1024
 
 
 class Refused(Exception):
     """The module fails with this sentence; nothing was written."""
 
 
+def read_src(src: str) -> bytes:
+    """The bytes of a key file on the host. Opened without blocking and refused unless it is a regular file: a FIFO
+    would otherwise block the module forever, whatever its timeout, and a device would be read as a key."""
+    try:
+        fd = os.open(src, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise Refused(f"cannot read the key file {src}: {exc.strerror or exc}") from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((k for test, k in cf._FILE_KINDS if test(mode)), "special file")
+            raise Refused(f"the key file {src} is a {kind}, not a regular file; refusing to read it")
+        chunks, size = [], 0
+        while size <= MAX_BYTES:
+            chunk = os.read(fd, CHUNK)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise Refused(f"cannot read the key file {src}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+
+
+def _socket_timeout(resp, seconds: float) -> None:
+    """A read waits no longer than what is left of the download's time (where the socket can be reached)."""
+    with contextlib.suppress(AttributeError, OSError):
+        resp.fp.raw._sock.settimeout(max(seconds, 0.05))
+
+
+def download(module: AnsibleModule, url: str, timeout: int) -> bytes:
+    """The body at ``url``, within ``timeout`` seconds in all: a server that sends a byte now and then cannot keep
+    the module waiting longer than that."""
+    name = module.params["name"]
+    deadline = time.monotonic() + timeout
+    resp, info = fetch_url(module, url, timeout=timeout, method="GET")
+    if resp is None or info.get("status") != 200:
+        raise Refused(f"cannot download the {name} from {url}: "
+                      f"HTTP {info.get('status')} {info.get('msg', '')}".rstrip())
+    chunks, size = [], 0
+    read = getattr(resp, "read1", None) or resp.read  # read1: what has arrived, so the deadline is checked often
+    try:
+        while size <= MAX_BYTES:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Refused(f"cannot download the {name} from {url}: not done within the timeout of {timeout} s")
+            _socket_timeout(resp, left)
+            chunk = read(min(CHUNK, MAX_BYTES + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except Refused:
+        raise
+    except TimeoutError as exc:  # socket.timeout: the time left ran out inside one read
+        raise Refused(f"cannot download the {name} from {url}: not done within the timeout of {timeout} s") from exc
+    except Exception as exc:  # a reset in the middle of the body
+        raise Refused(f"cannot download the {name} from {url}: {to_native(exc)}") from exc
+    finally:
+        with contextlib.suppress(Exception):
+            resp.close()
+    return b"".join(chunks)
+
+
 def read_source(module: AnsibleModule) -> tuple[bytes, str]:
     """(bytes, where from) of the key file."""
     url, src = module.params["url"], module.params["src"]
     if src:
-        try:
-            with open(src, "rb") as handle:
-                data = handle.read(MAX_BYTES + 1)
-        except OSError as exc:
-            raise Refused(f"cannot read the key file {src}: {exc.strerror or exc}") from exc
-        where = src
+        data, where = read_src(src), src
     else:
-        resp, info = fetch_url(module, url, timeout=module.params["timeout"], method="GET")
-        if resp is None or info.get("status") != 200:
-            raise Refused(f"cannot download the {module.params['name']} from {url}: "
-                          f"HTTP {info.get('status')} {info.get('msg', '')}".rstrip())
-        try:
-            data = resp.read(MAX_BYTES + 1)
-        except Exception as exc:  # a reset or timeout in the middle of the body
-            raise Refused(f"cannot download the {module.params['name']} from {url}: {to_native(exc)}") from exc
-        where = url
+        data, where = download(module, url, module.params["timeout"]), url
     if len(data) > MAX_BYTES:
         raise Refused(f"{where} is larger than {MAX_BYTES} bytes: not a key file")
     return data, where
+
+
+def check_mode_value(mode) -> None:
+    """Refuse a mode that set_mode_if_different would refuse only after the keyring was written."""
+    if mode is None:
+        return
+    if isinstance(mode, bool):
+        number = -1
+    elif isinstance(mode, int):
+        number = mode
+    else:
+        text = str(mode).strip()
+        try:
+            number = int(text, 8)
+        except ValueError:
+            fake = SimpleNamespace(st_mode=stat.S_IFREG | 0o644)
+            try:
+                number = AnsibleModule._symbolic_mode_to_octal(fake, text)
+            except Exception:  # Ansible raises plain errors on a bad symbolic mode
+                number = -1
+    if not 0 <= number <= 0o7777:
+        raise Refused(f"mode must be an octal mode such as '0644' or a symbolic one such as 'u=rw,go=r', not "
+                      f"{mode!r}")
+
+
+def check_owner(value, kind: str) -> None:
+    if value is None:
+        return
+    text = str(value)
+    if text.isdigit():
+        return
+    try:
+        (pwd.getpwnam if kind == "owner" else grp.getgrnam)(text)
+    except KeyError:
+        what = "user" if kind == "owner" else "group"
+        raise Refused(f"{kind} {text!r} is no {what} on this host") from None
+
+
+def check_params(module: AnsibleModule) -> tuple[str, list[str]]:
+    """Every option checked before anything is read, downloaded or written: (the real keyring path, the pinned
+    fingerprints)."""
+    params = module.params
+    dest = params["dest"]
+    if not os.path.isabs(dest):
+        raise Refused(f"dest must be an absolute path (apt's Signed-By needs one), got {dest!r}")
+    if params["url"] is not None:
+        try:
+            _values.url(params["url"], "url")
+        except _values.ValueProblem as exc:
+            raise Refused(str(exc)) from exc
+    if not isinstance(params["timeout"], int) or params["timeout"] < 1:
+        raise Refused(f"timeout must be 1 second or more, not {params['timeout']!r}")
+    check_mode_value(params["mode"])
+    check_owner(params["owner"], "owner")
+    check_owner(params["group"], "group")
+    try:
+        pinned = sk.normalise_fingerprints(params["fingerprints"])
+    except sk.BadFingerprint as exc:
+        raise Refused(str(exc)) from exc
+    if os.path.isdir(dest):
+        raise Refused(f"dest {dest} is a directory; name the keyring file")
+    try:
+        real = cf.resolve(dest)  # through a symlink, as the config-file modules write; a FIFO or a device refused
+    except cf.ConfigFileError as exc:
+        raise Refused(f"dest {exc}") from exc
+    return real, pinned
 
 
 class Gpg:
@@ -239,7 +371,8 @@ def describe(keys: list[sk.Key], data: bytes | None) -> str:
 
 
 def write_atomic(module: AnsibleModule, dest: str, data: bytes) -> None:
-    """Temp file in the same directory, fsync, rename: readers see the old file or the new one."""
+    """Temp file in the same directory, fsync, rename: readers see the old file or the new one. ``dest`` is the
+    real file (a symlink already resolved), so the link stays and its target changes."""
     directory = os.path.dirname(dest)
     if not os.path.isdir(directory):
         raise Refused(f"the directory of {dest} does not exist; create it first")
@@ -256,9 +389,10 @@ def write_atomic(module: AnsibleModule, dest: str, data: bytes) -> None:
 
 
 def read_current(dest: str) -> bytes | None:
+    """The current keyring (``dest`` is a regular file or nothing, see ``cf.resolve``)."""
     try:
         with open(dest, "rb") as handle:
-            return handle.read()
+            return handle.read(MAX_BYTES + 1)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -275,14 +409,7 @@ def apply_attributes(module: AnsibleModule, dest: str, changed: bool) -> bool:
 def run_module(module: AnsibleModule) -> dict:
     params = module.params
     dest = params["dest"]
-    if not os.path.isabs(dest):
-        raise Refused(f"dest must be an absolute path (apt's Signed-By needs one), got {dest!r}")
-    if os.path.isdir(dest):
-        raise Refused(f"dest {dest} is a directory; name the keyring file")
-    try:
-        pinned = sk.normalise_fingerprints(params["fingerprints"])
-    except sk.BadFingerprint as exc:
-        raise Refused(str(exc)) from exc
+    real, pinned = check_params(module)
     binary = module.get_bin_path("gpg")
     if not binary:
         raise Refused("gpg is not installed on the host: install the gpg package first, it checks the key")
@@ -312,7 +439,7 @@ def run_module(module: AnsibleModule) -> dict:
         if rc != 0 or not exported:
             raise Refused(f"gpg could not export the checked {params['name']} ({err.strip()}). {nothing}")
 
-        current = read_current(dest)
+        current = read_current(real)
         changed = current != exported
         result = {
             "changed": changed,
@@ -321,7 +448,7 @@ def run_module(module: AnsibleModule) -> dict:
             "keys": [k.summary() for k in verdict.accepted],
         }
         if module._diff:
-            before_keys = gpg.listing("--show-keys", dest) if current else []
+            before_keys = gpg.listing("--show-keys", real) if current else []
             result["diff"] = {
                 "before_header": dest, "after_header": dest,
                 "before": describe(before_keys, current), "after": describe(verdict.accepted, exported),
@@ -330,9 +457,9 @@ def run_module(module: AnsibleModule) -> dict:
         gpg.close()
 
     if changed and not module.check_mode:
-        write_atomic(module, dest, exported)
-    if os.path.exists(dest):
-        result["changed"] = apply_attributes(module, dest, result["changed"])
+        write_atomic(module, real, exported)
+    if os.path.exists(real):
+        result["changed"] = apply_attributes(module, real, result["changed"])
     return result
 
 

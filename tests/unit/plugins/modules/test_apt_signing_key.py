@@ -3,12 +3,15 @@
 """apt_signing_key with the real gpg, on keys generated once per test session."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
 import shutil
+import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -284,3 +287,184 @@ def test_roles_install_keys_only_through_the_module(path):
     assert "homelab.nvidia_gpu.apt_signing_key" in text
     for copy in ("--dearmor", "ansible.builtin.get_url", "--show-keys", "remote_src"):
         assert copy not in text, f"{path} still has its own key procedure ({copy})"
+
+
+# --- hostile input (issue #31): nothing is read from a FIFO, nothing written before every option is checked ----
+
+
+def tree(root: Path) -> dict[str, tuple]:
+    """Every entry under root with its kind, link target, mode and bytes."""
+    out = {}
+    for directory, dirs, names in os.walk(root):
+        for name in dirs + names:
+            path = os.path.join(directory, name)
+            st_ = os.lstat(path)
+            if os.path.islink(path):
+                out[path] = ("link", os.readlink(path))
+            elif os.path.isfile(path):
+                out[path] = ("file", st_.st_mode, Path(path).read_bytes())
+            else:
+                out[path] = ("other", st_.st_mode)
+    return out
+
+
+@contextlib.contextmanager
+def deadline(seconds: int):
+    """A module that blocks (a FIFO opened for reading) fails the test instead of hanging it."""
+    def expired(_signum, _frame):
+        raise TimeoutError(f"the module did not return within {seconds} s")
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_src_fifo_is_refused_without_blocking(run_module, tmp_path, keys):
+    fifo = tmp_path / "download.key"
+    os.mkfifo(fifo)  # nobody ever writes to it: an open() for reading would block forever
+    (tmp_path / "keyrings").mkdir()
+    before = tree(tmp_path)
+    with deadline(10):
+        failed, result = run_module(apt_signing_key, {"src": str(fifo), "fingerprints": [keys["A"]["fpr"]],
+                                                      "dest": str(tmp_path / "keyrings" / "vendor.gpg"),
+                                                      "timeout": 1})
+    assert failed and result["msg"] == f"the key file {fifo} is a FIFO (named pipe), not a regular file; refusing " \
+                                       "to read it", result
+    assert tree(tmp_path) == before
+
+
+def test_src_link_to_a_fifo_or_a_device_is_refused(run_module, tmp_path, keys):
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "via-link.key").symlink_to(tmp_path / "pipe")
+    (tmp_path / "keyrings").mkdir()
+    for src, kind in ((tmp_path / "via-link.key", "FIFO"), (Path("/dev/zero"), "character device"),
+                      (tmp_path, "directory")):
+        with deadline(10):
+            failed, result = run_module(apt_signing_key, {"src": str(src), "fingerprints": [keys["A"]["fpr"]],
+                                                          "dest": str(tmp_path / "keyrings" / "vendor.gpg")})
+        assert failed and f"is a {kind}" in result["msg"], result
+    assert os.listdir(tmp_path / "keyrings") == []
+
+
+def test_dest_fifo_is_refused_and_left_alone(run_module, tmp_path, keys):
+    (tmp_path / "keyrings").mkdir()
+    os.mkfifo(tmp_path / "keyrings" / "vendor.gpg")
+    before = tree(tmp_path / "keyrings")
+    with deadline(10):
+        failed, result = run(run_module, tmp_path, keys["A"]["bin"], [keys["A"]["fpr"]])
+    assert failed and "is a FIFO (named pipe), not a regular file" in result["msg"], result
+    assert tree(tmp_path / "keyrings") == before
+
+
+def test_slow_download_is_cut_at_the_timeout(run_module, tmp_path, keys):
+    """A server that sends a byte every 0.3 s: each read is within a 1 s socket timeout, the whole is not."""
+    class Drip(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(keys["A"]["asc"])))
+            self.end_headers()
+            for byte in keys["A"]["asc"][:40]:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.3)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        started = time.monotonic()
+        with deadline(15):
+            failed, result = run_module(apt_signing_key, {
+                "url": f"http://127.0.0.1:{httpd.server_address[1]}/gpgkey", "fingerprints": [keys["A"]["fpr"]],
+                "dest": str(tmp_path / "vendor.gpg"), "timeout": 2})
+        took = time.monotonic() - started
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert failed and "not done within the timeout of 2 s" in result["msg"], result
+    assert took < 5 and not (tmp_path / "vendor.gpg").exists()
+
+
+@pytest.mark.parametrize("mode", ["0999", "rwxr-xr-x", "u=rwq", "-1", 0o10644, "0o", True, "077777"])
+def test_bad_mode_is_refused_before_anything_is_written(run_module, tmp_path, keys, mode):
+    failed, result = run(run_module, tmp_path, keys["A"]["bin"], [keys["A"]["fpr"]], mode=mode)
+    assert failed and result["msg"].startswith("mode must be an octal mode"), result
+    assert os.listdir(tmp_path / "keyrings") == []
+
+
+def test_bad_mode_leaves_an_existing_keyring_unchanged(run_module, tmp_path, keys):
+    dest = tmp_path / "keyrings" / "vendor.gpg"
+    (tmp_path / "keyrings").mkdir()
+    dest.write_bytes(keys["C"]["bin"])
+    dest.chmod(0o600)
+    before = tree(tmp_path / "keyrings")
+    failed, result = run(run_module, tmp_path, keys["A"]["bin"], [keys["A"]["fpr"]], mode="0x644")
+    assert failed and "mode must be" in result["msg"]
+    assert tree(tmp_path / "keyrings") == before
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    ({"owner": "no-such-user-31"}, "owner 'no-such-user-31' is no user on this host"),
+    ({"group": "no-such-group-31"}, "group 'no-such-group-31' is no group on this host"),
+    ({"timeout": 0}, "timeout must be 1 second or more"),
+])
+def test_unknown_owner_group_and_zero_timeout_write_nothing(run_module, tmp_path, keys, args, needle):
+    failed, result = run(run_module, tmp_path, keys["A"]["bin"], [keys["A"]["fpr"]], **args)
+    assert failed and needle in result["msg"], result
+    assert os.listdir(tmp_path / "keyrings") == []
+
+
+@pytest.mark.parametrize("mode", ["0640", "u=rw,g=r,o=", 0o640])
+def test_good_modes_in_every_form_are_taken(run_module, tmp_path, keys, mode):
+    failed, result = run(run_module, tmp_path, keys["A"]["bin"], [keys["A"]["fpr"]], mode=mode)
+    assert not failed, result
+    assert oct((tmp_path / "keyrings" / "vendor.gpg").stat().st_mode & 0o777) == "0o640"
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.org/key", "http://host/key\nx",
+                                 "http://exa mple.org/key", "https://example.org:99999/key"])
+def test_url_that_is_not_http_is_refused(run_module, tmp_path, keys, url):
+    failed, result = run_module(apt_signing_key, {"url": url, "fingerprints": [keys["A"]["fpr"]],
+                                                  "dest": str(tmp_path / "vendor.gpg")})
+    assert failed and result["msg"].startswith("url must be "), result
+    assert "https://" in result["msg"] or "single line" in result["msg"]
+    assert not (tmp_path / "vendor.gpg").exists()
+
+
+def test_symlinked_dest_is_written_through_and_the_link_stays(run_module, tmp_path, keys):
+    (tmp_path / "keyrings").mkdir()
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "vendor.gpg"
+    target.write_bytes(keys["C"]["bin"])
+    target.chmod(0o600)
+    link = tmp_path / "keyrings" / "vendor.gpg"
+    link.symlink_to("../real/vendor.gpg")
+    failed, result = run(run_module, tmp_path, keys["A"]["bin"], [keys["A"]["fpr"]])
+    assert not failed and result["changed"], result
+    assert link.is_symlink() and os.readlink(link) == "../real/vendor.gpg"
+    assert [k.fingerprint for k in listing(target)] == [keys["A"]["fpr"]]
+    assert oct(target.stat().st_mode & 0o777) == "0o644"
+    assert sorted(os.listdir(tmp_path / "real")) == ["vendor.gpg"]  # no temp file left beside the target
+    failed, result = run(run_module, tmp_path, keys["A"]["bin"], [keys["A"]["fpr"]])
+    assert not failed and not result["changed"] and link.is_symlink()
+
+
+@pytest.mark.parametrize(("make", "needle"), [
+    (lambda link, tmp: link.symlink_to(tmp / "missing" / "vendor.gpg"), "dangling link"),
+    (lambda link, tmp: (link.symlink_to(tmp / "other"), (tmp / "other").symlink_to(link)), "symlink loop"),
+    (lambda link, tmp: link.symlink_to("/dev/null"), "character device (through the link to /dev/null)"),
+])
+def test_symlinked_dest_that_leads_nowhere_regular_is_refused(run_module, tmp_path, keys, make, needle):
+    (tmp_path / "keyrings").mkdir()
+    make(tmp_path / "keyrings" / "vendor.gpg", tmp_path)
+    (tmp_path / "download.key").write_bytes(keys["A"]["bin"])
+    before = tree(tmp_path)
+    failed, result = run(run_module, tmp_path, keys["A"]["bin"], [keys["A"]["fpr"]])
+    assert failed and needle in result["msg"], result
+    assert tree(tmp_path) == before
