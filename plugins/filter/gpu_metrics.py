@@ -15,12 +15,18 @@ description:
     C(platform), C(architecture), C(flavour), C(branch), C(gpu_names), the problems' codes and severities,
     C(dkms_name) - written as JSON next to the collector, which exports them; the collector never judges the GPU.
   - >-
-    Two more filters in this file - C(gpu_metrics_scrape_targets) (hostvars and a list of hosts, optionally the port,
-    to Prometheus C(static_configs) - one target per host at C(gpu_metrics_scrape_address), else C(ansible_host),
-    else its name, labelled C(node) and C(gpu_node)) and C(gpu_metrics_alert_rules) (a dict of C(for),
+    More filters in this file - C(gpu_metrics_scrape_targets) (hostvars and a list of hosts, optionally the port and
+    the Prometheus host, to Prometheus C(static_configs) - one target per host where its node_exporter listens (the
+    fact C(gpu_metrics_node_exporter_endpoint) the role sets; loopback only for the Prometheus host itself), else at
+    C(gpu_metrics_scrape_address), else C(ansible_host), else its name, labelled C(node) and C(gpu_node); a group
+    name given as a string and a port outside 1-65535 are refused), C(gpu_metrics_alert_rules) (a dict of C(for),
     C(temperature), C(stale_after) to the alert rules file - a GPU expected but not enumerated, with the eGPU
     power-order hint; the driver cannot work; the module not loaded; no DKMS build for the running kernel; a
-    narrow or slow PCIe link; a hot GPU; node_exporter down; a stale collector).
+    narrow or slow PCIe link; a hot GPU; node_exporter down; a stale collector), C(gpu_metrics_listen) (an
+    address, a port and the variables' prefix, optionally the old C(ADDRESS:PORT) setting, to where a service
+    listens - C(address), C(port), C(listen), C(url), C(loopback), C(wildcard)), C(gpu_metrics_host_addresses)
+    (hostvars and a list of hosts to every address a connection from them can come from, for the firewall's allow
+    list) and C(gpu_metrics_exposure) (the warning for a port widened beyond its narrow default, or an empty string).
   - Pure Python in C(plugins/module_utils/_gpu_metrics.py), which the role also installs beside the collector.
 options:
   _input:
@@ -44,32 +50,43 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_metrics
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 
+@safe_filter
 def gpu_metrics_plan(plan) -> dict:
-    try:
-        return _gpu_metrics.plan_summary(plan)
-    except _gpu_metrics.MetricsError as exc:
-        raise AnsibleFilterError(f"gpu_metrics_plan: {exc}") from exc
+    return _gpu_metrics.plan_summary(plan)
 
 
-def gpu_metrics_scrape_targets(hostvars, hosts, port=9100) -> list:
-    try:
-        return _gpu_metrics.scrape_targets(hostvars, list(hosts), int(port))
-    except (_gpu_metrics.MetricsError, TypeError, ValueError) as exc:
-        raise AnsibleFilterError(f"gpu_metrics_scrape_targets: {exc}") from exc
+@safe_filter
+def gpu_metrics_scrape_targets(hostvars, hosts, port=9100, scraper=None) -> list:
+    return _gpu_metrics.scrape_targets(hostvars, hosts, port, scraper)
 
 
+@safe_filter
 def gpu_metrics_alert_rules(options=None) -> dict:
-    try:
-        return _gpu_metrics.alert_rules(options)
-    except _gpu_metrics.MetricsError as exc:
-        raise AnsibleFilterError(f"gpu_metrics_alert_rules: {exc}") from exc
+    return _gpu_metrics.alert_rules(options)
+
+
+@safe_filter
+def gpu_metrics_listen(address, port, service, legacy="") -> dict:
+    return _gpu_metrics.listen(address, port, service, legacy)
+
+
+@safe_filter
+def gpu_metrics_host_addresses(hostvars, hosts, name="gpu_metrics_node_exporter_allow") -> list:
+    return _gpu_metrics.host_addresses(hostvars, hosts, name)
+
+
+@safe_filter
+def gpu_metrics_exposure(endpoint, what, variable, firewall, allow=(), allow_variable="", always=False) -> str:
+    return _gpu_metrics.exposure(endpoint, what, variable, firewall, allow, allow_variable, bool(always))
 
 
 class FilterModule:
     def filters(self):
-        return {"gpu_metrics_plan": gpu_metrics_plan, "gpu_metrics_scrape_targets": gpu_metrics_scrape_targets,
-                "gpu_metrics_alert_rules": gpu_metrics_alert_rules}
+        return safe_filters({
+            "gpu_metrics_plan": gpu_metrics_plan, "gpu_metrics_scrape_targets": gpu_metrics_scrape_targets,
+            "gpu_metrics_alert_rules": gpu_metrics_alert_rules, "gpu_metrics_listen": gpu_metrics_listen,
+            "gpu_metrics_host_addresses": gpu_metrics_host_addresses, "gpu_metrics_exposure": gpu_metrics_exposure})

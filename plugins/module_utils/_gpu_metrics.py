@@ -5,17 +5,31 @@
 The collector that the role gpu_metrics installs on every host (roles/gpu_metrics/files/homelab-gpu-metrics) runs
 the commands and reads the files; everything it decides is here, so that it is unit-tested: which fields to ask
 nvidia-smi for, how its CSV reads (``[N/A]``, ``[Not Supported]``, several GPUs, a GPU that fell off the bus), and
-the node_exporter textfile it writes. A host without a GPU still exports ``homelab_gpu_up 0`` with the reason.
-This file is copied to the hosts as it is: it imports nothing outside the standard library.
+the node_exporter textfile it writes. A host without a GPU still exports ``homelab_gpu_up 0`` with the reason, and
+whatever the collector could not read (a line with too few or too many fields, a value that is not a finite number, a
+name with bytes that are not UTF-8) is left out and counted in ``homelab_gpu_collector_errors``, each named in
+``homelab_gpu_collector_error{problem=...}``: every reading it can parse is written, never nothing.
+This file is copied to the hosts as it is, with the collection's _values.py beside it: it imports nothing else outside
+the standard library.
+
+Also the controller's side of the role: the scrape targets, the addresses node_exporter and Prometheus listen on, and
+the addresses the firewall admits to node_exporter (the Prometheus hosts').
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import ipaddress
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+try:
+    from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _values
+except ImportError:  # on the host: installed beside the collector (roles/gpu_metrics/tasks/install.yml)
+    import _values  # type: ignore[no-redef]  # pylint: disable=import-error
 
 # nvidia-smi --query-gpu fields, in the order asked, and how each is exported: (metric, help, scale) or None for
 # the ones that are labels. Scales turn nvidia-smi's units (nounits: W, %, MiB, MHz) into base units.
@@ -49,35 +63,60 @@ LOST = re.compile(r"GPU is lost|fallen off the bus|Unable to determine the devic
 PREFIX = "homelab_gpu_"
 
 
-class MetricsError(ValueError):
-    """Input the collector cannot read: a CSV line with the wrong number of fields, a plan that is not a mapping."""
+# At most this many problems are named one by one (the count says how many there were).
+MAX_PROBLEMS = 10
 
 
-def _number(text: str) -> float | None:
+class MetricsError(_values.ValueProblem):
+    """Input the collector cannot read: a plan that is not a mapping; on the controller, a value the role refuses."""
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _number(text: str, name: str) -> float | None:
+    """A reading: None when nvidia-smi gave none ([N/A]...); ValueProblem naming the field when it is not a finite
+    number (inf, nan, 1e999, junk)."""
     text = text.strip()
     if not text or NOT_AVAILABLE.match(text):
         return None
+    return _values.finite(text, name)
+
+
+def _label_problem(value: str, name: str) -> str | None:
+    """What is wrong with a label field as text (a byte that was not UTF-8, a control character), or None; the
+    label is written anyway, the character replaced (_values.prometheus_label)."""
     try:
-        return float(text)
-    except ValueError:
-        return None
+        _values.single_line(value, name, allow_empty=True)
+    except _values.ValueProblem as exc:
+        return str(exc)
+    return None
 
 
 def parse_query(stdout: Any, rc: int = 0) -> dict:
     """nvidia-smi --query-gpu=QUERY --format=csv,noheader,nounits: the GPUs it answered for, and what failed.
 
     Returns ``gpus`` (one dict per line: the label fields as text, the metric fields as numbers or None),
-    ``error`` ('' when nvidia-smi answered) and ``lost`` (a GPU fell off the bus, or none was found).
-    A line with the wrong number of fields is skipped and named in ``error``.
+    ``error`` ('' when nvidia-smi answered for every line), ``lost`` (a GPU fell off the bus, or none was found) and
+    ``unread`` (one sentence per thing it could not read). A line with the wrong number of fields, or one that
+    repeats a GPU already read, is skipped and named in ``error`` and ``unread``; a value that is not a finite
+    number is left out of its GPU and a label with bytes that were not UTF-8 kept with U+FFFD in their place, each
+    named in ``unread`` only (the GPU answered).
     """
-    text = str(stdout or "")
+    text = stdout.decode("utf-8", "surrogateescape") if isinstance(stdout, bytes) else str(stdout or "")
+    text = text.replace("\0", "\ufffd")  # csv refuses NUL; the field that holds one is named below
     lost = bool(LOST.search(text))
-    gpus, problems = [], []
+    gpus, problems, unread = [], [], []
     names = [field[0] for field in FIELDS]
     try:
         rows = list(csv.reader(io.StringIO(text, newline=""), skipinitialspace=True))
-    except csv.Error as exc:  # a NUL byte and the like: not nvidia-smi's CSV
-        rows, problems = [], [f"the output is not CSV ({exc})"]
+    except csv.Error as exc:  # not nvidia-smi's CSV
+        rows = []
+        problems.append(f"the output is not CSV ({exc})")
+        unread.append(problems[-1])
+    seen: set[tuple[str, str]] = set()
     for number, row in enumerate(rows, 1):
         if not row or not "".join(row).strip():
             continue
@@ -85,16 +124,35 @@ def parse_query(stdout: Any, rc: int = 0) -> dict:
             continue
         if len(row) != len(names):
             problems.append(f"line {number} has {len(row)} fields, not {len(names)}")
+            unread.append(problems[-1])
             continue
         gpu: dict[str, Any] = {}
         for (name, metric), value in zip(FIELDS, row, strict=True):
             value = value.strip()
-            gpu[name] = (value if not NOT_AVAILABLE.match(value) else "") if metric is None else _number(value)
+            if metric is None:
+                gpu[name] = value if not NOT_AVAILABLE.match(value) else ""
+                bad = _label_problem(value, f"line {number}: {name}")
+                if bad:
+                    unread.append(bad)
+                continue
+            try:
+                gpu[name] = _number(value, f"line {number}: {name}")
+            except _values.ValueProblem as exc:
+                gpu[name] = None
+                unread.append(str(exc))
+        key = (gpu["index"], gpu["pci.bus_id"])
+        if key in seen or not gpu["index"]:
+            what = ("has no GPU index" if not gpu["index"] else
+                    f"repeats GPU {_shown(gpu['index'])} at {_shown(gpu['pci.bus_id'])}")
+            problems.append(f"line {number} {what}")
+            unread.append(problems[-1])
+            continue
+        seen.add(key)
         gpus.append(gpu)
     if rc != 0:
         first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
         problems.insert(0, f"nvidia-smi exited {rc}" + (f": {first[:200]}" if first else ""))
-    return {"gpus": gpus, "error": "; ".join(problems), "lost": lost}
+    return {"gpus": gpus, "error": "; ".join(problems), "lost": lost, "unread": unread}
 
 
 def parse_dkms(stdout: Any, module: str = "nvidia") -> dict[str, str]:
@@ -123,37 +181,59 @@ def runtime_registered(engine: str, config: Any) -> bool:
     return re.search(r"""runtimes\.['"]?nvidia['"]?\]""", text) is not None
 
 
-def _escape(value: Any) -> str:
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
 def _labels(labels: Mapping[str, Any]) -> str:
     if not labels:
         return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
+    return "{" + ",".join(f'{k}="{_values.prometheus_label(v)}"' for k, v in labels.items()) + "}"
 
 
 def _value(value: float) -> str:
+    if not math.isfinite(value):  # the format's own spelling; render() leaves such readings out before this
+        return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
     if value == int(value) and abs(value) < 1e15:
         return str(int(value))
     return repr(float(value))
 
 
 class _Text:
-    """Metric families in the text format: one HELP and TYPE per family, its samples together."""
+    """Metric families in the text format: one HELP and TYPE per family, its samples together, each label set once."""
 
     def __init__(self) -> None:
-        self.families: dict[str, tuple[str, list[str]]] = {}
+        self.families: dict[str, tuple[str, dict[str, str]]] = {}
 
-    def add(self, name: str, help_text: str, value: float, labels: Mapping[str, Any] | None = None) -> None:
-        family = self.families.setdefault(PREFIX + name, (help_text, []))
-        family[1].append(f"{PREFIX}{name}{_labels(labels or {})} {_value(value)}")
+    def add(self, name: str, help_text: str, value: float, labels: Mapping[str, Any] | None = None) -> bool:
+        """False (nothing written) when the family already has a sample with these labels."""
+        family = self.families.setdefault(PREFIX + name, (help_text, {}))
+        series = _labels(labels or {})
+        if series in family[1]:
+            return False
+        family[1][series] = f"{PREFIX}{name}{series} {_value(value)}"
+        return True
 
     def text(self) -> str:
         out = []
         for name, (help_text, samples) in self.families.items():
-            out += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", *samples]
+            out += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", *samples.values()]
         return "\n".join(out) + "\n"
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _items(value: Any) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
+def _plan_problems(plan: Mapping[str, Any]) -> list[str]:
+    """What in the plan file has the wrong shape (the role writes it; a hand-edited one may not)."""
+    out = []
+    for key in ("gpu_names", "problems"):
+        if key in plan and plan[key] is not None and not isinstance(plan[key], (list, tuple)):
+            out.append(f"the plan's {key} is not a list: {_shown(plan[key])}")
+    out += [f"the plan's problems[{i}] is not a mapping: {_shown(p)}"
+            for i, p in enumerate(_items(plan.get("problems"))) if not isinstance(p, Mapping)]
+    return out
 
 
 def render(inputs: Mapping[str, Any]) -> str:
@@ -170,13 +250,24 @@ def render(inputs: Mapping[str, Any]) -> str:
     if not isinstance(plan, Mapping):
         raise MetricsError("the plan must be a mapping (the role writes it from nvidia_gpu_plan)")
     out = _Text()
+    gpu_names = _items(plan.get("gpu_names"))
+    plan_problems = [p for p in _items(plan.get("problems")) if isinstance(p, Mapping)]
     gpu_node = bool(plan.get("gpu_node"))
-    expected = max(1, len(plan.get("gpu_names") or [])) if gpu_node else len(plan.get("gpu_names") or [])
+    expected = max(1, len(gpu_names)) if gpu_node else len(gpu_names)
     smi = inputs.get("smi")
-    parsed = parse_query(smi.get("stdout"), int(smi.get("rc") or 0)) if isinstance(smi, Mapping) else None
+    if isinstance(smi, Mapping):
+        try:
+            rc = _values.integer(smi.get("rc") or 0, "nvidia-smi's exit status")
+        except _values.ValueProblem:
+            rc = 255
+        parsed = parse_query(smi.get("stdout"), rc)
+    else:
+        parsed = None
     gpus = parsed["gpus"] if parsed else []
-    pci = int(inputs.get("pci_gpus") or 0)
+    pci = inputs.get("pci_gpus") if isinstance(inputs.get("pci_gpus"), int) else 0
     enumerated = max(len(gpus), pci)
+    errors = [str(e) for e in _items(inputs.get("errors"))]
+    unread = (parsed["unread"] if parsed else []) + _plan_problems(plan) + [f"collector: {e}" for e in errors]
 
     if gpus and not parsed["error"]:
         up, reason = 1, "nvidia-smi answered"
@@ -190,13 +281,13 @@ def render(inputs: Mapping[str, Any]) -> str:
         up, reason = 0, "no NVIDIA GPU on this host (not in gpu_nodes)"
     else:
         up, reason = 0, "nvidia-smi is not installed (the driver's user space is missing)"
-    for error in inputs.get("errors") or []:
+    for error in errors:
         reason += f"; collector: {error}"
     if not plan.get("can_work", True):
         reason += "; the GPU plan says the driver cannot work here: " + ", ".join(
-            str(p.get("code")) for p in plan.get("problems") or [] if p.get("severity") == "blocking")
+            str(p.get("code")) for p in plan_problems if p.get("severity") == "blocking")
     out.add("up", "1 when nvidia-smi answered for the host's GPUs; 0 with the reason as a label.", up,
-            {"reason": reason})
+            {"reason": reason[:2000]})
     out.add("expected", "GPUs this host should have (its plan; 1 at least for a member of gpu_nodes).", expected)
     out.add("enumerated", "NVIDIA GPUs seen now (nvidia-smi, else the PCI bus).", enumerated)
     out.add("pci_devices", "NVIDIA display-class devices on the PCI bus (sysfs).", pci)
@@ -208,7 +299,11 @@ def render(inputs: Mapping[str, Any]) -> str:
         for name, metric in FIELDS:
             if metric is None or gpu.get(name) is None:
                 continue
-            out.add(metric[0], metric[1], gpu[name] * metric[2], labels)
+            value = gpu[name] * metric[2]
+            if not math.isfinite(value):  # 1e308 MiB is a finite reading but no number of bytes
+                unread.append(f"GPU {_shown(gpu.get('index', ''))}: {name} {gpu[name]:g} is out of range")
+                continue
+            out.add(metric[0], metric[1], value, labels)
 
     out.add("plan_info", "The host's GPU plan (homelab.nvidia_gpu.gpu_plan) when the collector was installed.", 1,
             {"kind": plan.get("kind", "unknown"), "platform": plan.get("platform", "unknown"),
@@ -216,7 +311,7 @@ def render(inputs: Mapping[str, Any]) -> str:
              "branch": plan.get("branch") or "none", "gpu_node": str(gpu_node).lower()})
     out.add("plan_can_work", "0 when the GPU plan's verdict says the NVIDIA driver cannot work on this host.",
             1 if plan.get("can_work", True) else 0)
-    for problem in plan.get("problems") or []:
+    for problem in plan_problems:
         out.add("plan_problem", "One per problem of the GPU plan's verdict (code, severity).", 1,
                 {"code": problem.get("code", ""), "severity": problem.get("severity", "")})
 
@@ -231,11 +326,20 @@ def render(inputs: Mapping[str, Any]) -> str:
                     1 if state == "installed" else 0, {"kernel": kernel, "state": state})
         out.add("dkms_running_kernel", "1 when DKMS installed the module for the running kernel.",
                 1 if states.get(running) == "installed" else 0, {"kernel": running})
-    for engine, config in sorted((inputs.get("runtimes") or {}).items()):
+    for engine, config in sorted(_mapping(inputs.get("runtimes")).items()):
         out.add("runtime_registered", "1 when the engine's config registers the nvidia runtime.",
                 1 if runtime_registered(engine, config) else 0, {"engine": engine})
+    out.add("collector_errors", "What the collector could not read this run (lines, values, labels, its own files);"
+            " 0 when it read everything. Each is named in homelab_gpu_collector_error.", len(unread))
+    named = unread[:MAX_PROBLEMS]
+    if len(unread) > MAX_PROBLEMS:
+        named.append(f"and {len(unread) - MAX_PROBLEMS} more")
+    for number, problem in enumerate(named, 1):
+        out.add("collector_error", "One per thing the collector could not read (the first ten), in its words.", 1,
+                {"n": number, "problem": problem[:500]})
+    now = inputs.get("now")
     out.add("collector_timestamp_seconds", "When the collector last ran (seconds since the epoch).",
-            float(inputs.get("now") or 0))
+            float(now) if isinstance(now, (int, float)) and math.isfinite(now) else 0.0)
     return out.text()
 
 
@@ -258,19 +362,164 @@ def plan_summary(plan: Mapping[str, Any]) -> dict:
     }
 
 
-def scrape_targets(hostvars: Mapping[str, Any], hosts: Sequence[str], port: int = 9100) -> list[dict]:
-    """Prometheus static_configs from the inventory: one target per host, labelled with its name and GPU role."""
+def _hostvars_of(hostvars: Any, host: str) -> Mapping[str, Any]:
+    try:
+        hv = hostvars.get(host)
+    except AttributeError:
+        raise MetricsError(f"hostvars must be a mapping of hosts to their variables, not {_shown(hostvars)}") from None
+    if hv is None:
+        return {}
+    if not hasattr(hv, "get"):
+        raise MetricsError(f"the variables of {host} are not a mapping: {_shown(hv)}")
+    return hv
+
+
+def _address(value: Any, name: str) -> str:
+    """An address Prometheus can scrape: a host name or an IP address (canonical, IPv6 without brackets)."""
+    try:
+        return _values.hostname(value.strip("[]") if isinstance(value, str) else value, name)
+    except _values.ValueProblem as exc:
+        raise MetricsError(f"{exc}: it is not an address Prometheus can scrape") from None
+
+
+def scrape_targets(hostvars: Mapping[str, Any], hosts: Sequence[str], port: Any = 9100,
+                   scraper: str | None = None) -> list[dict]:
+    """Prometheus static_configs from the inventory: one target per host, labelled with its name and GPU role.
+
+    ``hosts`` must be a list (a group name given as a string is refused, not read letter by letter). A host's
+    address is where its node_exporter listens when the role has published that (the fact
+    ``gpu_metrics_node_exporter_endpoint``: its address and port) and it is one address: loopback only when
+    ``scraper`` (the Prometheus host) is that host, refused otherwise; else its ``gpu_metrics_scrape_address``, else
+    its ``ansible_host``, else its name; the port is the published one, else ``port``.
+    """
+    names = _values.string_list(hosts, "gpu_metrics_prometheus_hosts")
+    default_port = _values.port(port, "gpu_metrics_node_exporter_port")
     out = []
-    for host in hosts:
-        hv = hostvars.get(host) or {}
-        address = str(hv.get("gpu_metrics_scrape_address") or hv.get("ansible_host") or host)
-        if not re.fullmatch(r"[A-Za-z0-9_.:\[\]-]+", address):
-            raise MetricsError(f"{host}: {address!r} is not an address Prometheus can scrape")
-        target = f"[{address}]:{int(port)}" if ":" in address and not address.startswith("[") else f"{address}:{port}"
+    for host in names:
+        hv = _hostvars_of(hostvars, host)
+        endpoint = hv.get("gpu_metrics_node_exporter_endpoint")
+        scrape_address = hv.get("gpu_metrics_scrape_address")
+        address = None
+        target_port = default_port
+        if isinstance(endpoint, Mapping) and endpoint.get("address") is not None:
+            listens = str(endpoint.get("address"))
+            target_port = _values.port(endpoint.get("port"), f"{host}'s gpu_metrics_node_exporter_port")
+            if _values.is_loopback(listens):
+                if host != scraper:
+                    raise MetricsError(
+                        f"{host}'s node_exporter listens on {listens} only, which Prometheus on {scraper} cannot"
+                        f" reach: set gpu_metrics_node_exporter_address for {host} to its address on the cluster"
+                        " network (its default when it is not the only Prometheus host)")
+                address = _address(listens, f"{host}'s gpu_metrics_node_exporter_address")
+            elif not scrape_address and not _values.is_wildcard(listens):
+                address = _address(listens, f"{host}'s gpu_metrics_node_exporter_address")
+        if address is None:
+            if scrape_address:
+                address = _address(scrape_address, f"{host}'s gpu_metrics_scrape_address")
+            elif hv.get("ansible_host"):
+                address = _address(hv.get("ansible_host"), f"{host}'s ansible_host")
+            else:
+                address = _address(host, f"the host name {host!r}")
         groups = hv.get("group_names") or []
-        out.append({"targets": [target], "labels": {"node": host, "gpu_node": str("gpu_nodes" in groups).lower()}})
+        out.append({"targets": [_values.host_port(address, target_port)],
+                    "labels": {"node": host, "gpu_node": str("gpu_nodes" in groups).lower()}})
     return out
 
+
+def _usable(address: Any) -> str | None:
+    """A host's own address as the firewall can name it: canonical, not link-local (no scope), else None."""
+    try:
+        ip = ipaddress.ip_address(str(address).strip("[]"))
+    except ValueError:
+        return None
+    return None if ip.is_link_local or ip.is_unspecified else str(ip)
+
+
+def host_addresses(hostvars: Mapping[str, Any], hosts: Any, name: str = "gpu_metrics_node_exporter_allow") -> list:
+    """Every address of ``hosts`` (the Prometheus hosts) that a connection from them can come from: their gathered
+    IPv4 and IPv6 addresses (not link-local), their ``gpu_metrics_scrape_address`` and ``ansible_host`` when these
+    are IP addresses. A host of which none is known is refused with a sentence that names ``name``."""
+    out: list[str] = []
+    for host in _values.string_list(hosts, f"the Prometheus hosts for {name} (groups['prometheus_servers'])"):
+        hv = _hostvars_of(hostvars, host)
+        facts = hv.get("ansible_facts") if hasattr(hv.get("ansible_facts"), "get") else {}
+        found = []
+        for key in ("all_ipv4_addresses", "all_ipv6_addresses"):
+            found += [_usable(a) for a in _items(facts.get(key))]
+        for key in ("default_ipv4", "default_ipv6"):
+            found.append(_usable(_mapping(facts.get(key)).get("address")))
+        found += [_usable(hv.get("gpu_metrics_scrape_address")), _usable(hv.get("ansible_host"))]
+        found = [a for a in found if a]
+        if not found:
+            raise MetricsError(
+                f"{name}: no address of the Prometheus host {host} is known (its facts were not gathered in this"
+                " play and its ansible_host is not an IP address): run the play on it too, or set"
+                f" {name} to the addresses that may scrape node_exporter")
+        out += [a for a in found if a not in out]
+    return out
+
+
+def listen(address: Any, port: Any, service: str, legacy: Any = "") -> dict:
+    """Where a service listens, from the role's ``<service>_address`` and ``<service>_port`` (``service`` is the
+    variables' prefix); ``legacy`` (``gpu_metrics_node_exporter_listen``: ``ADDRESS:PORT`` or ``:PORT``, every
+    address) replaces both when it is set. Returns ``address`` (``''`` for ``:PORT``), ``port``, ``listen`` (the
+    service's ``--web.listen-address``), ``url`` (``http://HOST:PORT``, loopback for every address), ``loopback``
+    and ``wildcard``."""
+    address_name, port_name = f"{service}_address", f"{service}_port"
+    if legacy not in (None, ""):
+        name = f"{service}_listen"
+        text = _values.single_line(legacy, name)
+        match = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^:\[\]]*):([0-9]+)", text.strip())
+        if not match:
+            raise MetricsError(f"{name} must be ADDRESS:PORT or :PORT (every address), not {_shown(legacy)}")
+        address, port, address_name, port_name = match.group(1).strip("[]") or "", match.group(2), name, name
+    number = _values.port(port, port_name)
+    if address == "" and legacy not in (None, ""):
+        where = ""
+    elif address in (None, ""):
+        raise MetricsError(f"{address_name} is empty: this host has no default IPv4 address (ansible_facts."
+                           "default_ipv4) to listen on; set it to the address the hosts that need the port reach")
+    else:
+        where = _values.listen_address(address, address_name)
+    wildcard = _values.is_wildcard(where)
+    loopback = _values.is_loopback(where)
+    shown = "127.0.0.1" if wildcard or where == "localhost" else where
+    return {"address": where, "port": number,
+            "listen": f":{number}" if where == "" else _values.host_port(where, number),
+            "url": "http://" + _values.host_port(shown, number), "loopback": loopback, "wildcard": wildcard}
+
+
+def exposure(endpoint: Mapping[str, Any], what: str, variable: str, firewall: Any, allow: Any = (),
+             allow_variable: str = "", always: bool = False) -> str:
+    """The warning for a user who widened a port, empty when it stays narrow. ``endpoint`` is ``listen()``'s,
+    ``what`` the service (``node_exporter``, ``Prometheus``), ``variable`` its address variable, ``firewall``
+    whether the role's nftables table guards it, ``allow`` whom that table admits (``allow_variable``). Loopback is
+    never a warning; beyond it, the port is one when ``always`` (Prometheus: no authentication, loopback by
+    default), when it listens on every address, when no table guards it, or when the table admits every address."""
+    endpoint = _mapping(endpoint)
+    if endpoint.get("loopback"):
+        return ""
+    guarded = _values.boolean(firewall, "gpu_metrics_firewall")
+    allowed = _values.address_list(allow, allow_variable or f"the allow list for {variable}") if guarded else []
+    every = any(ipaddress.ip_network(a).prefixlen == 0 for a in allowed)
+    if guarded and not every and not endpoint.get("wildcard") and not always:
+        return ""
+    where = "every address of this host" if endpoint.get("wildcard") else str(endpoint.get("address"))
+    if not guarded:
+        whom = "every host that can reach it (gpu_metrics_firewall is false: no table of this role guards it)"
+    elif every:
+        whom = f"every host ({allow_variable} admits every address)"
+    else:
+        whom = ("this host and " + (", ".join(allowed) if allowed else f"no other (add them to {allow_variable})")
+                + f" (the role's nftables table, {allow_variable})")
+    return (f"{variable}: {what} listens on {where}, port {endpoint.get('port')}, without authentication, for {whom}."
+            f" It exposes {EXPOSES.get(what, what)}.")
+
+
+EXPOSES = {
+    "node_exporter": "the host's metrics (its kernel, disks, file systems, network and GPU) to anyone who asks",
+    "Prometheus": "every host's metrics, the alerts and Prometheus's query API and admin pages, to anyone who asks",
+}
 
 EGPU_HINT = ("An external GPU enumerates only when its PSU and the card were powered before the host booted: power the"
              " PSU first, then the GPU, then reboot the host (after a power cut the host often boots first).")

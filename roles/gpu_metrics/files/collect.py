@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The GPU metrics collector (homelab.nvidia_gpu.gpu_metrics): runs nvidia-smi and dkms, reads /proc/modules, the PCI
 bus and the container engines' configs, and writes node_exporter's textfile atomically. Standard library only; what
-it decides is in _gpu_metrics.py next to it (the collection's plugins/module_utils/_gpu_metrics.py, unit-tested).
+it decides is in _gpu_metrics.py next to it (the collection's plugins/module_utils/_gpu_metrics.py, unit-tested, with
+_values.py). It writes a file on every run whatever it reads: what it cannot read is named in the file.
 
 Usage: python3 collect.py --plan PLAN.json --out DIR/homelab_gpu.prom [--sysfs-root /sys] [--proc-root /proc]
        [--etc-root /etc] [--timeout 20]
@@ -29,12 +30,14 @@ def _run(argv: list[str], timeout: float) -> dict | None:
     if shutil.which(argv[0]) is None:
         return None
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        proc = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return {"stdout": f"{argv[0]} did not answer within {timeout:g} s", "rc": 124}
     except OSError as exc:
         return {"stdout": f"{argv[0]} could not run: {exc}", "rc": 126}
-    out = proc.stdout if proc.returncode == 0 else (proc.stdout + "\n" + proc.stderr).strip()
+    # bytes that are not UTF-8 (a GPU name) stay as surrogates, which the pure part names and replaces
+    stdout, stderr = (b.decode("utf-8", "surrogateescape") for b in (proc.stdout, proc.stderr))
+    out = stdout if proc.returncode == 0 else (stdout + "\n" + stderr).strip()
     return {"stdout": out, "rc": proc.returncode}
 
 
@@ -65,7 +68,7 @@ def gather(args: argparse.Namespace) -> dict:
     else:
         try:
             plan = json.loads(plan_text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             errors.append(f"the plan file {args.plan} is not JSON ({exc})")
     smi = _run(["nvidia-smi", f"--query-gpu={gm.QUERY}", "--format=csv,noheader,nounits"], args.timeout)
     dkms = _run(["dkms", "status"], args.timeout)
@@ -108,11 +111,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--etc-root", default="/etc")
     parser.add_argument("--timeout", type=float, default=20.0)
     args = parser.parse_args(argv)
-    inputs = gather(args)
+    try:
+        inputs = gather(args)
+    except Exception as exc:  # a file that says so, never none
+        inputs = {"plan": {}, "smi": None, "errors": [f"reading the host failed ({type(exc).__name__}: {exc})"],
+                  "now": time.time()}
     try:
         text = gm.render(inputs)
-    except gm.MetricsError as exc:
-        text = gm.render(dict(inputs, plan={}, errors=[*inputs["errors"], str(exc)]))
+    except Exception as exc:  # the plan's shape first, then anything the pure part missed
+        text = None
+        problem = str(exc) if isinstance(exc, gm.MetricsError) else f"{type(exc).__name__}: {exc}"
+        try:
+            text = gm.render(dict(inputs, plan={}, errors=[*inputs.get("errors", []), problem]))
+        except Exception as again:  # still a file
+            problem += f"; then {type(again).__name__}: {again}"
+        if text is None:
+            text = ("# HELP homelab_gpu_up 1 when nvidia-smi answered for the host's GPUs; 0 with the reason as a"
+                    " label.\n# TYPE homelab_gpu_up gauge\n"
+                    f'homelab_gpu_up{{reason="collector: {gm._values.prometheus_label(problem)[:500]}"}} 0\n'
+                    "# HELP homelab_gpu_collector_errors What the collector could not read this run.\n"
+                    "# TYPE homelab_gpu_collector_errors gauge\nhomelab_gpu_collector_errors 1\n")
     write_atomically(args.out, text)
     return 0
 

@@ -1,7 +1,7 @@
 # Copyright (c) homelab.nvidia_gpu contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The collector the role gpu_metrics installs (roles/gpu_metrics/files/collect.py), run as the timer runs it: with
-_gpu_metrics.py next to it, fake nvidia-smi and dkms on PATH, a fake sysfs and /proc; the textfile it writes."""
+_gpu_metrics.py and _values.py next to it, fake nvidia-smi and dkms on PATH, a fake sysfs and /proc; the textfile it writes."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def host(tmp_path):
     lib.mkdir()
     shutil.copy(ROOT / "roles/gpu_metrics/files/collect.py", lib)
     shutil.copy(ROOT / "plugins/module_utils/_gpu_metrics.py", lib)
+    shutil.copy(ROOT / "plugins/module_utils/_values.py", lib)
     bin_dir, sysfs, proc, etc = (tmp_path / d for d in ("bin", "sys", "proc", "etc"))
     for d in (bin_dir, sysfs / "bus/pci/devices/0000:01:00.0", proc, etc / "docker"):
         d.mkdir(parents=True)
