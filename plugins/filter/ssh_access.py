@@ -23,6 +23,13 @@ description:
     batch mode, publickey only, the play's own key and ssh args, C(StrictHostKeyChecking=accept-new) unless the
     play's args say otherwise) and C(sshd_settings) (the text of C(sshd -T) to keyword - list of values, lower
     case; C(without-password) given back as C(prohibit-password)).
+  - >-
+    C(ssh_access_values) checks the role's scalar variables where they enter (C(port), C(initial_ports),
+    C(inventory_port), C(exclusive), C(probe): ports 1-65535 and never a boolean, C("false") read as false) and gives
+    the ports to search; C(ssh_access_unsafe_paths) (a dict of user - uid, and the C(ansible.builtin.stat) results
+    of each user's home, C(~/.ssh) and C(~/.ssh/authorized_keys)) is the sentence that refuses to work as root in a
+    path the user controls (a symbolic link, another owner, a hard link), or an empty string.
+  - Every error is an C(AnsibleFilterError) with a sentence that names the variable, never a raw Python error.
   - Pure Python in C(plugins/module_utils/_ssh_access.py).
 options:
   _input:
@@ -48,33 +55,40 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
+from collections.abc import Mapping
+
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _ssh_access
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filters
 
 
 def ssh_access_plan(choices) -> dict:
-    if not isinstance(choices, dict):
-        raise AnsibleFilterError("ssh_access_plan: the input must be a dict of choices")
-    try:
-        return _ssh_access.access_plan(choices)
-    except _ssh_access.SshAccessError as exc:
-        raise AnsibleFilterError(f"ssh_access_plan: {exc}") from exc
+    if not isinstance(choices, Mapping):
+        raise _ssh_access.SshAccessError("the input must be a dict of choices")
+    return _ssh_access.access_plan(choices)
 
 
 def ssh_access_probe_argv(conn) -> list:
-    if not isinstance(conn, dict):
-        raise AnsibleFilterError("ssh_access_probe_argv: the input must be a dict (host, port, user, key_file, ...)")
-    try:
-        return _ssh_access.probe_argv(conn)
-    except _ssh_access.SshAccessError as exc:
-        raise AnsibleFilterError(f"ssh_access_probe_argv: {exc}") from exc
+    if not isinstance(conn, Mapping):
+        raise _ssh_access.SshAccessError("the input must be a dict (host, port, user, key_file, ...)")
+    return _ssh_access.probe_argv(conn)
 
 
 def sshd_settings(text) -> dict:
     return _ssh_access.effective_settings(text)
 
 
+def ssh_access_values(given) -> dict:
+    return _ssh_access.checked_values(given)
+
+
+def ssh_access_unsafe_paths(given) -> str:
+    if not isinstance(given, Mapping):
+        raise _ssh_access.SshAccessError("the input must be a dict of uids and stats")
+    return _ssh_access.unsafe_paths(given.get("uids"), given.get("stats"))
+
+
 class FilterModule:
     def filters(self):
-        return {"ssh_access_plan": ssh_access_plan, "ssh_access_probe_argv": ssh_access_probe_argv,
-                "sshd_settings": sshd_settings}
+        return safe_filters({"ssh_access_plan": ssh_access_plan, "ssh_access_probe_argv": ssh_access_probe_argv,
+                             "sshd_settings": sshd_settings, "ssh_access_values": ssh_access_values,
+                             "ssh_access_unsafe_paths": ssh_access_unsafe_paths})

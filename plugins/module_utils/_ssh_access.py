@@ -18,6 +18,8 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _values
+
 KEY_TYPES = (
     "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa",
     "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com",
@@ -26,7 +28,7 @@ PERMIT_ROOT = ("no", "prohibit-password")
 _NAME = re.compile(r"[a-z_][a-z0-9_.-]*[$]?")
 
 
-class SshAccessError(ValueError):
+class SshAccessError(_values.ValueProblem):
     """Bad input: a key that is not a public key, a port out of range, a user or group name sshd would misread."""
 
 
@@ -40,32 +42,48 @@ def _key_blob_type(blob: str) -> str:
 
 
 def parse_public_key(line: Any) -> dict:
-    """One authorized_keys line without options: type, base64 data (whose embedded type must agree), comment."""
-    text = str(line if line is not None else "").strip()
-    if "PRIVATE KEY" in text:
+    """One authorized_keys line without options: type, base64 data (whose embedded type must agree), comment.
+
+    Strict: a string of one line (no line break of any kind - U+2028, U+2029, U+0085 and the other characters
+    Python's ``splitlines`` breaks on included - and no control character, since a comment that one reader splits
+    and another does not would be a second entry on the next run); fields separated by spaces or tabs only, as
+    sshd splits them.
+    """
+    if line is None or isinstance(line, bool) or not isinstance(line, str):
+        raise SshAccessError(f"it must start with a key type ({', '.join(KEY_TYPES)}) and the key data, "
+                             f"as a string, not {type(line).__name__}")
+    if "PRIVATE KEY" in line:
         raise SshAccessError("this is a private key; give the public one (the .pub file)")
-    if "\n" in text or "\r" in text:
+    text = line.strip(" \t\r\n")
+    if any(c in text for c in "\n\r"):
         raise SshAccessError("one key per entry, on one line")
-    parts = text.split(None, 2)
+    try:
+        _values.single_line(text, "the key", allow_empty=True)
+    except _values.ValueProblem as exc:
+        raise SshAccessError(f"one key per entry, on one line: {exc}") from None
+    parts = re.split(r"[ \t]+", text, maxsplit=2)
     if len(parts) < 2 or parts[0] not in KEY_TYPES:
         raise SshAccessError(f"it must start with a key type ({', '.join(KEY_TYPES)}) and the key data")
     kind, blob = parts[0], parts[1]
     embedded = _key_blob_type(blob)
     if embedded != kind:
         raise SshAccessError(f"it says {kind} but its data is a {embedded} key")
-    return {"type": kind, "data": blob, "comment": parts[2] if len(parts) > 2 else "", "line": " ".join(parts)}
+    comment = parts[2].strip(" \t") if len(parts) > 2 else ""
+    return {"type": kind, "data": blob, "comment": comment, "line": " ".join(p for p in (kind, blob, comment) if p)}
 
 
 def authorized_keys(keys_by_user: Mapping[str, Sequence[Any]]) -> dict[str, list[str]]:
     """Every user's keys as authorized_keys lines, checked; a bad one is named by user and position."""
     out: dict[str, list[str]] = {}
     problems = []
+    if not isinstance(keys_by_user or {}, Mapping):
+        raise SshAccessError("ssh_access_authorized_keys must be a dict of user name: list of public keys")
     for user, keys in (keys_by_user or {}).items():
-        if not _NAME.fullmatch(str(user)):
+        if not isinstance(user, str) or not _NAME.fullmatch(user):
             problems.append(f"{user!r} is not a user name")
             continue
         if isinstance(keys, (str, bytes)) or not isinstance(keys, Sequence):
-            problems.append(f"{user}: the keys must be a list")
+            problems.append(f"ssh_access_authorized_keys['{user}']: the keys must be a list")
             continue
         lines = []
         for index, key in enumerate(keys, 1):
@@ -84,60 +102,123 @@ def authorized_keys(keys_by_user: Mapping[str, Sequence[Any]]) -> dict[str, list
 
 def _port(value: Any, what: str) -> int:
     try:
-        port = int(value)
-    except (TypeError, ValueError) as exc:
-        raise SshAccessError(f"{what} must be a TCP port number, not {value!r}") from exc
-    if not 1 <= port <= 65535 or str(value).strip() != str(port):
-        raise SshAccessError(f"{what} must be between 1 and 65535, not {value!r}")
-    return port
+        return _values.port(value, what)
+    except _values.ValueProblem as exc:
+        raise SshAccessError(str(exc)) from None
 
 
 MANAGED = ("Port", "PubkeyAuthentication", "PasswordAuthentication", "KbdInteractiveAuthentication",
-           "ChallengeResponseAuthentication", "PermitRootLogin", "AuthenticationMethods", "AllowGroups", "AllowUsers")
+           "ChallengeResponseAuthentication", "PermitRootLogin", "AuthenticationMethods", "AllowGroups", "AllowUsers",
+           # sshd's own aliases of the keywords above (servconf.c's keyword table: "dsaauthentication" is
+           # PubkeyAuthentication, "skeyauthentication" ChallengeResponseAuthentication)
+           "DSAAuthentication", "SKeyAuthentication")
+# What ssh_access_extra_options may not say, and why. From sshd_config(5) (OpenSSH 9.2/9.9, Debian 12/13):
+# - DenyUsers / DenyGroups: "login is disallowed for users whose name (or group) matches" - the lock-out the role
+#   guards against through AllowUsers/AllowGroups, without that guard;
+# - AuthorizedKeysFile / AuthorizedKeysCommand / AuthorizedKeysCommandUser: "the file that contains the public keys
+#   used for user authentication" / "a program to be used to look up the user's public keys" - the keys the role
+#   writes and proves would no longer be the ones sshd reads;
+# - Match: "the following lines override those set in the global section ... up to another Match line or the end of
+#   the file" - a second policy after the role's (PasswordAuthentication yes for some), and every later line becomes
+#   conditional;
+# - Include: "include the specified configuration file(s)" - lines the role never reads or checks;
+# - ListenAddress / AddressFamily: "the local addresses sshd should listen on", optionally with a port, and "which
+#   address family should be used" - the listeners are the role's (ssh_access_port on every address), the port move
+#   proven on them;
+# - ForceCommand / ChrootDirectory: "forces the execution of the command specified", "pathname of a directory to
+#   chroot(2) to after authentication" - for every login, the play's own (python, sudo) included.
+# Keywords are matched as sshd matches them: without regard to case (servconf.c's parse_token, strcasecmp).
+REFUSED = {
+    "denyusers": "it shuts users out without the role's check that the connecting user stays in",
+    "denygroups": "it shuts groups out without the role's check that the connecting user stays in",
+    "authorizedkeysfile": "sshd would read other keys than the authorized_keys files the role writes and proves",
+    "authorizedkeyscommand": "sshd would read other keys than the authorized_keys files the role writes and proves",
+    "authorizedkeyscommanduser": "it belongs to AuthorizedKeysCommand, which the role refuses",
+    "match": "a Match block would override the role's policy after it (and make every later line conditional)",
+    "include": "an included file holds lines the role cannot check",
+    "listenaddress": "the role decides where sshd listens (ssh_access_port on every address)",
+    "addressfamily": "the role decides where sshd listens (ssh_access_port on every address)",
+    "forcecommand": "it replaces what every login runs, the play's own included",
+    "chrootdirectory": "it confines every login, the play's own included",
+}
 DROPIN_HEAD = ("# Managed by homelab.nvidia_gpu.ssh_access. sshd keeps the first value it reads, and this file sorts\n"
                "# first in sshd_config.d; every Port line adds a listener.\n")
 
 
+def _option_value(keyword: str, value: Any) -> str:
+    name = f"ssh_access_extra_options['{keyword}']"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise SshAccessError(f"{keyword} needs a value on one line, not {value!r}")
+        words = [_option_value(keyword, v) for v in value]
+        return " ".join(words)
+    if isinstance(value, float) or not isinstance(value, (str, int)):
+        raise SshAccessError(f"{name} must be a string, a number, true/false or a list of them, not "
+                             f"{type(value).__name__}")
+    try:
+        text = _values.single_line(value, name).strip()
+    except _values.ValueProblem as exc:
+        raise SshAccessError(f"{keyword} needs a value on one line: {exc}") from None
+    if not text:
+        raise SshAccessError(f"{keyword} needs a value on one line, not {value!r}")
+    return text
+
+
 def _extra_options(options: Any) -> list[str]:
-    """Further sshd keywords (MaxAuthTries, ClientAliveInterval, ...) as lines; the managed ones are refused."""
-    if options in (None, ""):
+    """Further sshd keywords (MaxAuthTries, ClientAliveInterval, ...) as lines; the managed and REFUSED ones are
+    refused, case-insensitively, and so is a value that is not one line of plain words."""
+    if options is None or (isinstance(options, str) and options == ""):
         return []
     if not isinstance(options, Mapping):
-        raise SshAccessError("the extra sshd options must be a dict of keyword: value")
+        raise SshAccessError("ssh_access_extra_options must be a dict of keyword: value")
     lines = []
+    managed = {m.lower() for m in MANAGED}
     for keyword, value in options.items():
-        keyword = str(keyword)
-        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", keyword):
-            raise SshAccessError(f"{keyword!r} is not an sshd keyword")
-        if keyword.lower() in {m.lower() for m in MANAGED}:
+        if not isinstance(keyword, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", keyword):
+            raise SshAccessError(f"{keyword!r} is not an sshd keyword (ssh_access_extra_options)")
+        if keyword.lower() in managed:
             raise SshAccessError(f"{keyword} is set by the role's own variables, not by the extra options")
-        if isinstance(value, bool):
-            value = "yes" if value else "no"
-        values = [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
-        text = " ".join(values).strip()
-        if not text or any(c in text for c in "\n\r\0"):
+        if keyword.lower() in REFUSED:
+            raise SshAccessError(f"ssh_access_extra_options may not set {keyword}: {REFUSED[keyword.lower()]}")
+        if value is None or (isinstance(value, str) and not value.strip()):
             raise SshAccessError(f"{keyword} needs a value on one line, not {value!r}")
-        lines.append(f"{keyword} {text}")
+        lines.append(f"{keyword} {_option_value(keyword, value)}")
     return lines
 
 
 def listen_dropin(ports: Sequence[int]) -> str:
     """The first step of a port move: sshd listens on the old and the new port; the login policy is not touched."""
     return (DROPIN_HEAD + "# Step 1 of a port move: both ports, until a key login on the new one is proven.\n"
-            + "".join(f"Port {_port(p, 'the SSH port')}\n" for p in ports))
+            + "".join(f"Port {_port(p, 'ssh_access_port')}\n" for p in ports))
+
+
+def _a_string(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise SshAccessError(f"{name} must be a name, not {value!r}")
+    return value
+
+
+def _names(value: Any, name: str) -> list[str]:
+    """A list of user or group names; a single string is refused, not read letter by letter."""
+    try:
+        return _values.string_list(value, name, _a_string)
+    except _values.ValueProblem as exc:
+        raise SshAccessError(str(exc)) from None
 
 
 def sshd_dropin(settings: Mapping[str, Any], ports: Sequence[int]) -> str:
     """The drop-in's final text: the listening ports (one Port line each), keys only, the extra options."""
-    permit_root = str(settings.get("permit_root_login", "prohibit-password"))
-    if permit_root not in PERMIT_ROOT:
+    permit_root = settings.get("permit_root_login", "prohibit-password")
+    if not isinstance(permit_root, str) or permit_root not in PERMIT_ROOT:
         raise SshAccessError(f"PermitRootLogin must be one of {', '.join(PERMIT_ROOT)}, not {permit_root!r}")
     lines = [DROPIN_HEAD.rstrip("\n")]
-    lines += [f"Port {_port(p, 'the SSH port')}" for p in ports]
+    lines += [f"Port {_port(p, 'ssh_access_port')}" for p in ports]
     lines += ["PubkeyAuthentication yes", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
               f"PermitRootLogin {permit_root}", "AuthenticationMethods publickey"]
     for keyword, key in (("AllowGroups", "allow_groups"), ("AllowUsers", "allow_users")):
-        names = [str(n) for n in settings.get(key) or []]
+        names = _names(settings.get(key), f"ssh_access_{key}")
         bad = [n for n in names if not _NAME.fullmatch(n)]
         if bad:
             raise SshAccessError(f"{keyword} takes user or group names, not {', '.join(map(repr, bad))}")
@@ -148,14 +229,29 @@ def sshd_dropin(settings: Mapping[str, Any], ports: Sequence[int]) -> str:
 
 
 def _line_key(line: str) -> tuple[str, str] | None:
-    """(type, data) of an authorized_keys line, options before the key allowed; None for comments and blanks."""
-    if not line.strip() or line.lstrip().startswith("#"):
+    """(type, data) of an authorized_keys line, options before the key allowed; None for comments and blanks.
+
+    Split as sshd splits: on spaces and tabs only.
+    """
+    if not line.strip(" \t\r") or line.lstrip(" \t").startswith("#"):
         return None
-    tokens = line.split()
+    tokens = [t for t in re.split(r"[ \t]+", line) if t]
     for index, token in enumerate(tokens[:-1]):
         if token in KEY_TYPES:
             return token, tokens[index + 1]
     return None
+
+
+def _file_lines(existing: Any, name: str) -> list[str]:
+    """The lines of an authorized_keys file as sshd reads them: split at "\n" only (a U+2028 or a form feed inside a
+    line stays inside it, so that no later pass turns it into an entry of its own)."""
+    if existing is None:
+        return []
+    if isinstance(existing, bytes):
+        existing = existing.decode("utf-8", "surrogateescape")
+    if not isinstance(existing, str):
+        raise SshAccessError(f"{name} must be the text of the file, not {type(existing).__name__}")
+    return [ln for ln in existing.split("\n") if ln.strip(" \t\r")]
 
 
 def authorized_keys_file(existing: Any, keys: Sequence[str], exclusive: bool) -> dict:
@@ -163,12 +259,15 @@ def authorized_keys_file(existing: Any, keys: Sequence[str], exclusive: bool) ->
 
     Lines already there are kept as they are (options, comments, keys this role does not know). ``added`` and
     ``removed`` count keys against the file as it was; ``usable`` the keys that would let the user in afterwards.
+    ``keys`` are lines ``parse_public_key`` made: each is checked again to be one line, so that nothing written
+    here can become two entries.
     """
-    before = [ln for ln in str(existing or "").splitlines() if ln.strip()]
+    before = _file_lines(existing, "the existing authorized_keys")
     kept = [] if exclusive else before
     have = {_line_key(ln) for ln in kept} - {None}
     new = []
     for line in keys:
+        line = parse_public_key(line)["line"]
         ident = _line_key(line)
         if ident not in have:
             have.add(ident)
@@ -178,6 +277,90 @@ def authorized_keys_file(existing: Any, keys: Sequence[str], exclusive: bool) ->
     now = {_line_key(ln) for ln in lines} - {None}
     return {"content": "".join(f"{ln}\n" for ln in lines), "added": len(now - was), "removed": len(was - now),
             "usable": len(now)}
+
+
+PROBE = ("auto", "required", "skip")
+
+
+def checked_values(given: Mapping[str, Any]) -> dict:
+    """The role's scalar variables, checked where they enter, before anything connects or is planned.
+
+    given: ``port`` (ssh_access_port), ``initial_ports`` (ssh_access_initial_ports), ``inventory_port``
+    (ansible_port; None when the inventory does not say it), ``exclusive`` (ssh_access_exclusive), ``probe``
+    (ssh_access_probe). A port is 1-65535 and never a boolean; ``exclusive`` given as the string "false" (``-e``) is
+    false. ``search_ports`` are the ports the preflight tries when ``port`` does not answer, in order, once each.
+    """
+    if not isinstance(given, Mapping):
+        raise SshAccessError("the role's values must be a dict")
+    port = _port(given.get("port", 22), "ssh_access_port")
+    initial = given.get("initial_ports", [22])
+    if isinstance(initial, (str, bytes, Mapping)) or not isinstance(initial, Sequence):
+        raise SshAccessError(f"ssh_access_initial_ports must be a list of ports, not {initial!r}")
+    initial = [_port(p, f"ssh_access_initial_ports[{i}]") for i, p in enumerate(initial)]
+    inventory = given.get("inventory_port")
+    inventory = 22 if inventory is None or inventory == "" else _port(inventory, "ansible_port")
+    probe = given.get("probe", "auto")
+    if not isinstance(probe, str) or probe not in PROBE:
+        raise SshAccessError(f"ssh_access_probe must be one of {', '.join(PROBE)}, not {probe!r}")
+    search: list[int] = []
+    for candidate in [inventory, *initial]:
+        if candidate != port and candidate not in search:
+            search.append(candidate)
+    return {"port": port, "initial_ports": initial, "inventory_port": inventory, "search_ports": search,
+            "exclusive": _values.boolean(given.get("exclusive", False), "ssh_access_exclusive"), "probe": probe}
+
+
+def _owner_ok(stat: Mapping[str, Any], uid: int) -> bool:
+    return stat.get("uid") in (uid, 0)
+
+
+def unsafe_paths(uids: Mapping[str, Any], stats: Sequence[Mapping[str, Any]]) -> str:
+    """The sentence that refuses to work as root in a path a user controls, or "" when every path is safe.
+
+    uids: user -> uid (getent). stats: the results of ``ansible.builtin.stat`` looped over ``[user, part]`` with
+    part "" (the home, followed: the passwd entry is root's choice), "/.ssh" and "/.ssh/authorized_keys" (both not
+    followed: whoever owns the home or .ssh decides what they are). The role creates or chowns ~/.ssh, reads and
+    replaces authorized_keys as root, so it refuses: a home that is not a directory or belongs to someone other than
+    the user or root; a ~/.ssh or authorized_keys that is a symbolic link (to /root/.ssh, /etc/shadow...), not a
+    directory / not a regular file (a FIFO would hang the read), or belongs to another user; an authorized_keys
+    that is not the user's own and has other names (a hard link to a file of root's).
+    """
+    if not isinstance(uids, Mapping):
+        raise SshAccessError("the users' uids must be a dict of user name: uid")
+    if isinstance(stats, (str, bytes, Mapping)) or not isinstance(stats, Sequence):
+        raise SshAccessError("the stat results must be a list")
+    problems = []
+    for result in stats:
+        if not isinstance(result, Mapping):
+            raise SshAccessError(f"a stat result must be a dict, not {type(result).__name__}")
+        item = result.get("item")
+        stat = result.get("stat")
+        if (not isinstance(item, Sequence) or isinstance(item, str) or len(item) != 2
+                or not isinstance(stat, Mapping)):
+            raise SshAccessError(f"a stat result must hold item [user, part] and stat, not {item!r}")
+        user, part = str(item[0]), str(item[1])
+        uid = _values.integer(uids.get(user), f"the uid of {user}", 0)
+        if not stat.get("exists"):
+            continue
+        path = str(stat.get("path") or part)
+        owner = stat.get("pw_name") or f"uid {stat.get('uid')}"
+        what = {"": "home", "/.ssh": "~/.ssh", "/.ssh/authorized_keys": "~/.ssh/authorized_keys"}.get(part, part)
+        where = f"{user}'s {what} ({path})"
+        if stat.get("islnk"):
+            problems.append(f"{where} is a symbolic link (to {stat.get('lnk_target') or stat.get('lnk_source')}): the "
+                            f"role writes there as root and follows no link a user controls. Make it a "
+                            f"{'directory' if part == '/.ssh' else 'file'} owned by {user}, or remove it.")
+        elif part in ("", "/.ssh") and not stat.get("isdir"):
+            problems.append(f"{where} is not a directory.")
+        elif part == "/.ssh/authorized_keys" and not stat.get("isreg"):
+            problems.append(f"{where} is not a regular file.")
+        elif not _owner_ok(stat, uid):
+            problems.append(f"{where} belongs to {owner}, not to {user} or root: the role would work as root in a "
+                            f"place another user controls.")
+        elif part == "/.ssh/authorized_keys" and stat.get("uid") != uid and (stat.get("nlink") or 1) > 1:
+            problems.append(f"{where} belongs to {owner} and has {stat.get('nlink')} names (a hard link to another "
+                            f"file): the role would read that file into {user}'s keys.")
+    return " ".join(problems)
 
 
 def access_plan(choices: Mapping[str, Any]) -> dict:
@@ -190,12 +373,17 @@ def access_plan(choices: Mapping[str, Any]) -> dict:
     A move to another port is two steps: listen on both (``listen_dropin``), prove a key login on the new port,
     then the keys-only drop-in on the new port alone (``dropin``). Without a move the proof comes first.
     """
-    port = _port(choices.get("port", 22), "the SSH port")
-    current = _port(choices.get("current_port", 22), "the current SSH port")
+    port = _port(choices.get("port", 22), "ssh_access_port")
+    current = _port(choices.get("current_port", 22), "the port this play reaches the host on (ansible_port)")
     keys = authorized_keys(choices.get("keys") or {})
-    user = str(choices.get("connecting_user") or "")
-    existing = {str(u): v for u, v in (choices.get("existing_keys") or {}).items()}
-    exclusive = bool(choices.get("exclusive", False))
+    user = choices.get("connecting_user") or ""
+    if not isinstance(user, str):
+        raise SshAccessError(f"ssh_access_connecting_user must be a user name, not {type(user).__name__}")
+    existing_keys = choices.get("existing_keys") or {}
+    if not isinstance(existing_keys, Mapping):
+        raise SshAccessError("the existing keys must be a dict of user name: text of their authorized_keys")
+    existing = {str(u): v for u, v in existing_keys.items()}
+    exclusive = _values.boolean(choices.get("exclusive", False), "ssh_access_exclusive")
     files = {u: authorized_keys_file(existing.get(u, ""), lines, exclusive) for u, lines in keys.items()}
     refused = []
     usable = (files[user]["usable"] if user in files
@@ -205,16 +393,16 @@ def access_plan(choices: Mapping[str, Any]) -> dict:
     elif not usable:
         refused.append(f"No SSH key would let {user} (the user this play connects as) log in once passwords are off: "
                        f"add one to ssh_access_authorized_keys['{user}'].")
-    allow_users = [str(n) for n in choices.get("allow_users") or []]
+    allow_users = _names(choices.get("allow_users"), "ssh_access_allow_users")
     if user and allow_users and user not in allow_users:
         refused.append(f"AllowUsers ({', '.join(allow_users)}) leaves out {user}, the user this play connects as.")
-    allow_groups = [str(n) for n in choices.get("allow_groups") or []]
-    member_of = [str(n) for n in choices.get("connecting_user_groups") or []]
+    allow_groups = _names(choices.get("allow_groups"), "ssh_access_allow_groups")
+    member_of = _names(choices.get("connecting_user_groups"), "the connecting user's groups")
     if user and allow_groups and not set(allow_groups) & set(member_of):
         refused.append(f"AllowGroups ({', '.join(allow_groups)}) leaves out {user}, the user this play connects as "
                        f"(in {', '.join(member_of) or 'no group known'}).")
     moves = port != current
-    return {"port": port, "current_port": current, "moves": moves, "keys": keys, "files": files,
+    return {"port": port, "current_port": current, "moves": moves, "keys": keys, "files": files, "exclusive": exclusive,
             "listen_dropin": listen_dropin([current, port]) if moves else "",
             "dropin": sshd_dropin(choices, [port]), "refused": " ".join(refused)}
 
@@ -226,20 +414,36 @@ def probe_argv(conn: Mapping[str, Any]) -> list[str]:
     ansible_ssh_common_args / ansible_ssh_extra_args), ``timeout``. The key-only options come first, since ssh
     keeps the first value of an option; the host key policy comes last, so the play's own choice wins.
     """
-    host = str(conn.get("host") or "")
-    if not host or host.startswith("-") or any(c.isspace() for c in host):
-        raise SshAccessError(f"the probe needs the host's address, not {host!r}")
-    user = str(conn.get("user") or "")
-    if not _NAME.fullmatch(user):
-        raise SshAccessError(f"the probe needs the connecting user, not {user!r}")
-    port = _port(conn.get("port", 22), "the probed port")
+    host = conn.get("host") or ""
+    if (not isinstance(host, str) or not host or host.startswith("-") or _bad_text(host)
+            or any(c.isspace() for c in host)):
+        raise SshAccessError(f"the probe needs the host's address (ssh_access_address), not {host!r}")
+    user = conn.get("user") or ""
+    if not isinstance(user, str) or not _NAME.fullmatch(user):
+        raise SshAccessError(f"the probe needs the connecting user (ssh_access_connecting_user), not {user!r}")
+    port = _port(conn.get("port", 22), "ssh_access_port")
+    timeout = _values.integer(conn.get("timeout") or 10, "the probe's timeout", 1, 3600)
     argv = ["ssh", "-o", "BatchMode=yes", "-o", "PreferredAuthentications=publickey", "-o", "PasswordAuthentication=no",
-            "-o", "KbdInteractiveAuthentication=no", "-o", f"ConnectTimeout={int(conn.get('timeout') or 10)}"]
+            "-o", "KbdInteractiveAuthentication=no", "-o", f"ConnectTimeout={timeout}"]
     if conn.get("key_file"):
-        argv += ["-i", str(conn["key_file"])]
-    for extra in ("common_args", "extra_args"):
-        argv += shlex.split(str(conn.get(extra) or ""))
+        argv += ["-i", _values.single_line(conn["key_file"], "ansible_ssh_private_key_file")]
+    for extra, name in (("common_args", "ansible_ssh_common_args"), ("extra_args", "ansible_ssh_extra_args")):
+        text = conn.get(extra) or ""
+        if not isinstance(text, str):
+            raise SshAccessError(f"{name} must be a string of ssh arguments, not {type(text).__name__}")
+        try:
+            argv += shlex.split(text)
+        except ValueError as exc:
+            raise SshAccessError(f"{name} cannot be split into arguments as a shell would ({exc}): {text!r}") from None
     return [*argv, "-o", "StrictHostKeyChecking=accept-new", "-p", str(port), "-l", user, host, "true"]
+
+
+def _bad_text(text: str) -> bool:
+    try:
+        _values.single_line(text, "text")
+    except _values.ValueProblem:
+        return True
+    return False
 
 
 def effective_settings(text: Any) -> dict[str, list[str]]:
@@ -248,7 +452,11 @@ def effective_settings(text: Any) -> dict[str, list[str]]:
     sshd prints ``prohibit-password`` under its old name ``without-password``: it is given back as the new one.
     """
     out: dict[str, list[str]] = {}
-    for line in str(text or "").splitlines():
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if text is not None and not isinstance(text, str):
+        raise SshAccessError(f"sshd_settings reads the text sshd -T prints, not {type(text).__name__}")
+    for line in (text or "").split("\n"):
         parts = line.strip().split(None, 1)
         if not parts:
             continue
