@@ -99,33 +99,24 @@ _value:
       type: str
 """
 
-from ansible.errors import AnsibleFilterError
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_plan, _inventory_addresses
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_plan, _inventory_addresses, _values
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 
 @safe_filter
 def gpu_plan(gpus, host, choices=None, name="this host"):
-    try:
-        return _gpu_plan.host_plan(gpus, host, choices, name)
-    except (_gpu_plan.PlanError, TypeError, KeyError) as exc:
-        raise AnsibleFilterError(f"gpu_plan: {exc}") from exc
+    return _gpu_plan.host_plan(gpus, host, choices, name)
 
 
 @safe_filter
 def gpu_plan_summary_lines(hostvars, hosts, alive):
-    try:
-        return _gpu_plan.summary_lines(hostvars, hosts, alive)
-    except (TypeError, KeyError, AttributeError) as exc:
-        raise AnsibleFilterError(f"gpu_plan_summary_lines: {exc}") from exc
+    return _gpu_plan.summary_lines(hostvars, hosts, alive)
 
 
 @safe_filter
 def site_address_problems(hostvars, hosts, cidr="", require_ip=True):
-    try:
-        return _inventory_addresses.address_problems(hostvars, hosts, cidr or "", bool(require_ip))
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise AnsibleFilterError(f"site_address_problems: {exc}") from exc
+    return _inventory_addresses.address_problems(hostvars, hosts, cidr or "",
+                                                 _values.boolean(require_ip, "site_address_problems' require_ip"))
 
 
 class FilterModule:

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_verdict as verdicts
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _shapes, _values
 
 GPU_STACK = "gpu_stack"
 RUNTIME_ONLY = "runtime_only"
@@ -244,6 +245,10 @@ def host_plan(gpus: Sequence[Mapping], host: Mapping, raw_choices: Mapping | Non
                         " (run homelab.nvidia_gpu.lspci_gpu_facts first)")
     if any(not isinstance(g, Mapping) for g in gpus):
         raise PlanError("every entry of ansible_facts.nvidia_gpus must be a mapping")
+    for index, gpu in enumerate(gpus):
+        for key in ("catalog", "link", "verdict"):
+            _shapes.mapping(gpu.get(key), f"ansible_facts.nvidia_gpus[{index}].{key}")
+    name = _shapes.plain(name)
     choices = _choices(raw_choices)
     pinned, branch_reason = _pinned_branch(choices)
     judged, verdict = rejudge(gpus, host, choices["flavour"], pinned, choices["require_gpu"])
@@ -328,52 +333,57 @@ def host_plan(gpus: Sequence[Mapping], host: Mapping, raw_choices: Mapping | Non
 
 
 def _or(value: Any, fallback: str) -> str:
-    return str(value) if value not in (None, "") else fallback
+    return _shapes.plain(value) if value not in (None, "") else fallback
 
 
 def verdict_lines(gpus: Sequence[Mapping[str, Any]], problems: Sequence[Mapping[str, Any]]) -> list[str]:
     """One line per GPU (name, architecture, link, flavour, branches, CUDA) and one per problem."""
     lines = []
-    for gpu in gpus or []:
-        catalog = gpu.get("catalog") or {}
-        link = gpu.get("link") or {}
-        gpu_verdict = gpu.get("verdict") or {}
+    for index, gpu in enumerate(_shapes.mappings(gpus, "the GPUs (ansible_facts.nvidia_gpus)", "a GPU (a dict)")):
+        catalog = _shapes.mapping(gpu.get("catalog"), f"ansible_facts.nvidia_gpus[{index}].catalog")
+        link = _shapes.mapping(gpu.get("link"), f"ansible_facts.nvidia_gpus[{index}].link")
+        gpu_verdict = _shapes.mapping(gpu.get("verdict"), f"ansible_facts.nvidia_gpus[{index}].verdict")
         ceiling = gpu_verdict.get("cuda_ceiling")
         lines.append(
-            f"{gpu.get('address')}: {catalog.get('name') or gpu.get('device_name')} "
-            f"({catalog.get('architecture') or 'unknown architecture'}, compute "
-            f"{catalog.get('compute_capability') or '?'}), link {_or(link.get('current_speed'), '?')} GT/s "
+            f"{_or(gpu.get('address'), '?')}: {_or(catalog.get('name') or gpu.get('device_name'), 'unknown GPU')} "
+            f"({_or(catalog.get('architecture'), 'unknown architecture')}, compute "
+            f"{_or(catalog.get('compute_capability'), '?')}), link {_or(link.get('current_speed'), '?')} GT/s "
             f"x{_or(link.get('current_width'), '?')} of {_or(link.get('max_speed'), '?')} GT/s "
-            f"x{_or(link.get('max_width'), '?')}; {gpu_verdict.get('module_flavour') or 'unknown'} kernel modules, "
-            f"driver branches {gpu_verdict.get('allowed_branches')}, CUDA "
-            f"{('<= ' + str(ceiling)) if ceiling else 'current'}")
-    for problem in problems or []:
+            f"x{_or(link.get('max_width'), '?')}; {_or(gpu_verdict.get('module_flavour'), 'unknown')} kernel modules, "
+            f"driver branches {_shapes.plain(gpu_verdict.get('allowed_branches'))}, CUDA "
+            f"{('<= ' + _shapes.plain(ceiling)) if ceiling else 'current'}")
+    for problem in _shapes.mappings(problems, "the verdict's problems", "a problem (code, severity, message)"):
         if problem.get("severity") != "blocking":
             label = "warning"
         elif problem.get("code") in FIXED_BY_THE_STACK:
             label = "FIXED BY THE STACK"
         else:
             label = "CANNOT WORK"
-        lines.append(f"{label} [{problem.get('code')}] {problem.get('message')}")
+        lines.append(f"{label} [{_shapes.plain(problem.get('code'))}] {_shapes.plain(problem.get('message'))}")
     return lines
 
 
 def summary_lines(hostvars: Mapping[str, Any], hosts: Sequence[str], alive: Sequence[str]) -> list[str]:
     """One line per host that has a plan: kind (FAILED when it left the play), GPUs, verdict."""
+    hostvars = _shapes.mapping(hostvars, "hostvars", "hostvars (a dict of hosts)")
+    alive = _values.string_list(alive, "the hosts still in the play")
     lines = []
-    for host in sorted(hosts):
-        plan = hostvars[host].get("nvidia_gpu_plan")
+    for host in sorted(_values.string_list(hosts, "the play's hosts")):
+        plan = _shapes.mapping(hostvars.get(host), f"hostvars[{host!r}]").get("nvidia_gpu_plan")
         if not isinstance(plan, Mapping):
             continue
-        if not plan["gpu_names"]:
+        names = [_shapes.plain(n)
+                 for n in _shapes.sequence(plan.get("gpu_names"), f"{host}'s nvidia_gpu_plan.gpu_names")]
+        refusals = _shapes.mappings(plan.get("refusals"), f"{host}'s nvidia_gpu_plan.refusals", "a problem")
+        if not names:
             judged = "no GPU to judge"
-        elif not plan["refusals"]:
+        elif not refusals:
             judged = "can work"
         else:
-            judged = f"CANNOT WORK ({', '.join(p['code'] for p in plan['refusals'])})"
+            judged = f"CANNOT WORK ({', '.join(_shapes.plain(p.get('code')) for p in refusals)})"
         failed = "" if host in alive else " (FAILED, see above)"
-        kind = plan["kind"].replace("_", " ")
-        if plan["kind"] == RUNTIME_ONLY and plan["gpu_node"]:
+        kind = _shapes.plain(plan.get("kind")).replace("_", " ")
+        if plan.get("kind") == RUNTIME_ONLY and plan.get("gpu_node"):
             kind += " (GPU verdict)"
-        lines.append(f"{host}: {kind}{failed}; GPU: {', '.join(plan['gpu_names']) or 'none'}; verdict: {judged}")
+        lines.append(f"{host}: {kind}{failed}; GPU: {', '.join(names) or 'none'}; verdict: {judged}")
     return lines

@@ -10,6 +10,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _shapes, _values
+
 
 def _network(cidr: str):
     try:
@@ -21,11 +23,15 @@ def _network(cidr: str):
 def address_problems(hostvars: Mapping[str, Any], hosts: Sequence[str], cidr: str = "",
                      require_ip: bool = True) -> dict:
     """{'count': n, 'bad': [sentence per host], 'duplicates': [sentence per shared address]}."""
+    hostvars = _shapes.mapping(hostvars, "hostvars", "hostvars (a dict of hosts)")
+    cidr = _values.single_line(cidr, "site_network_cidr", allow_empty=True).strip() if cidr else ""
+    require_ip = _values.boolean(require_ip, "site_require_ip_addresses")
     network = _network(cidr) if cidr else None
     addresses = []
-    for host in sorted(hosts):
-        value = (hostvars.get(host) or {}).get("ansible_host", host)
-        addresses.append((host, str(value if value not in (None, "") else host)))
+    for host in sorted(_values.string_list(hosts, "the inventory's hosts")):
+        value = _shapes.mapping(hostvars.get(host), f"hostvars[{host!r}]").get("ansible_host", host)
+        value = _values.single_line(value if value not in (None, "") else host, f"{host}'s ansible_host")
+        addresses.append((host, value))
     bad = []
     for host, address in addresses:
         try:

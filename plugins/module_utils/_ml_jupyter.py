@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _shapes, _values
+
 SOURCES = ("auto", "debian", "pip")
 # Debian's own jupyterlab per release (bookworm has none: pip there).
 DEBIAN_JUPYTERLAB = {"trixie": "4.0"}
@@ -23,30 +25,78 @@ _HASH = re.compile(r"argon2:\$argon2(id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0
                    r"|sha1:[0-9a-f]+:[0-9a-f]{40}")
 
 
-class JupyterPlanError(ValueError):
+class JupyterPlanError(_values.ValueProblem):
     """Bad choices: an address that is not an IP, a port out of range, an unknown source."""
 
 
+# A path the unit and the server's config name: no space, quote, backslash, $ or % (systemd would split, expand or
+# unquote them in Environment= and WorkingDirectory=; the role's preflight asks the same).
+_PATH = r"/[A-Za-z0-9_.@+/-]*[A-Za-z0-9_.@+-]"
+_USER = r"[a-z_][a-z0-9_-]*"
+
+
+def _path(choices: Mapping[str, Any], key: str, name: str, default: str) -> str:
+    value = _values.absolute_path(choices.get(key, default), name)
+    return _values.word(value, name, _PATH, "an absolute path of letters, digits and . _ @ + - /")
+
+
+def jupyter_unit(plan: Mapping[str, Any], choices: Mapping[str, Any]) -> str:
+    """The service unit's lines after its header comment: every value checked, ExecStart= quoted by
+    _values.systemd_exec (a space cannot split an argument, a line break cannot add a setting)."""
+    env = _path(choices, "env", "ml_jupyter_env", "/opt/ml/torch")
+    user = _values.word(choices.get("user", "jupyter"), "ml_jupyter_user", _USER, "a user name ([a-z_][a-z0-9_-]*)")
+    root_dir = _path(choices, "root_dir", "ml_jupyter_root_dir", "/srv/jupyter")
+    config_dir = _path(choices, "config_dir", "ml_jupyter_config_dir", "/etc/homelab-jupyter")
+    exec_start = _values.systemd_exec([plan["jupyter_lab"], f"--config={config_dir}/jupyter_server_config.json",
+                                       "--no-browser"], "the JupyterLab command line")
+    return "\n".join([
+        "[Unit]",
+        f"Description=JupyterLab with the kernel of {_values.systemd_value(env, 'ml_jupyter_env')}"
+        " (homelab.nvidia_gpu.ml_jupyter)",
+        "After=network-online.target",
+        "Wants=network-online.target",
+        "",
+        "[Service]",
+        "Type=simple",
+        f"User={user}",
+        f"Group={user}",
+        f"WorkingDirectory={_values.systemd_value(root_dir, 'ml_jupyter_root_dir')}",
+        f"Environment=JUPYTER_CONFIG_DIR={_values.systemd_value(config_dir, 'ml_jupyter_config_dir')}",
+        f"ExecStart={exec_start}",
+        "Restart=on-failure",
+        "RestartSec=5",
+        "NoNewPrivileges=true",
+        "PrivateTmp=true",
+        "ProtectSystem=full",
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target"])
+
+
 def jupyter_plan(choices: Mapping[str, Any]) -> dict:
-    """Source, binary, bind address, the server's config (with its secrets) and the sentence that refuses it."""
-    source = str(choices.get("source", "auto"))
+    """Source, binary, bind address, the server's config (with its secrets), the service unit (``unit``, when the
+    choices name the unit's values or not: defaults) and the sentence that refuses it."""
+    choices = _shapes.mapping(choices, "ml_jupyter_plan's input (the choices)")
+    source = choices.get("source", "auto")
     if source not in SOURCES:
-        raise JupyterPlanError(f"the Jupyter source must be one of {', '.join(SOURCES)}, not {source!r}")
-    release = str(choices.get("release", ""))
-    address = str(choices.get("address", "127.0.0.1")).strip()
+        raise JupyterPlanError(f"ml_jupyter_source (the Jupyter source) must be one of {', '.join(SOURCES)},"
+                               f" not {_values._shown(source)}")
+    release = _values.single_line(choices.get("release") or "", "the Debian release", allow_empty=True)
     try:
-        ip = ipaddress.ip_address(address)
-    except ValueError as exc:
-        raise JupyterPlanError(
-            f"the Jupyter address must be an IP address (127.0.0.1, 0.0.0.0), not {address!r}") from exc
+        address = _values.ip_address(_values.listen_address(choices.get("address", "127.0.0.1"),
+                                                            "ml_jupyter_address"), "ml_jupyter_address")
+    except _values.ValueProblem as exc:
+        raise JupyterPlanError(f"{exc} (ml_jupyter_address is an IP address: 127.0.0.1, 0.0.0.0)") from None
+    ip = ipaddress.ip_address(address)
     try:
-        port = int(choices.get("port", 8888))
-    except (TypeError, ValueError) as exc:
-        raise JupyterPlanError(f"the Jupyter port must be a number, not {choices.get('port')!r}") from exc
-    if not 1024 <= port <= 65535:
-        raise JupyterPlanError(f"the Jupyter port must be between 1024 and 65535 (it runs unprivileged), not {port}")
-    token = str(choices.get("token") or "")
-    hashed = str(choices.get("password_hash") or "")
+        port = _values.port(choices.get("port", 8888), "ml_jupyter_port")
+    except _values.ValueProblem:
+        port = 0
+    if port < 1024:
+        raise JupyterPlanError("ml_jupyter_port must be a number between 1024 and 65535 (it runs unprivileged), not"
+                               f" {_values._shown(choices.get('port'))}")
+    token = _values.single_line(choices.get("token") or "", "ml_jupyter_token", allow_empty=True)
+    hashed = _values.single_line(choices.get("password_hash") or "", "ml_jupyter_password_hash", allow_empty=True)
     refused = []
     if not token and not hashed:
         refused.append("JupyterLab needs a token or a password hash (a variable meant for vault): without one "
@@ -62,10 +112,11 @@ def jupyter_plan(choices: Mapping[str, Any]) -> dict:
     elif source == "debian" and release not in DEBIAN_JUPYTERLAB:
         refused.append(f"Debian {release or '(unknown release)'} has no jupyterlab package "
                        f"(only {', '.join(DEBIAN_JUPYTERLAB)}): use the pip source.")
-    venv = str(choices.get("venv", "/opt/jupyterlab")).rstrip("/")
+    venv = _path(choices, "venv", "ml_jupyter_venv", "/opt/jupyterlab")
+    root_dir = _path(choices, "root_dir", "ml_jupyter_root_dir", "/srv/jupyter") if choices.get("root_dir") else ""
     loopback = ip.is_loopback
     config = {
-        "ServerApp": {"ip": address, "port": port, "open_browser": False, "root_dir": str(choices.get("root_dir", "")),
+        "ServerApp": {"ip": address, "port": port, "open_browser": False, "root_dir": root_dir,
                       "allow_remote_access": not loopback, "port_retries": 0},
         "IdentityProvider": {"token": token},
         # The login page's "Setup a Password" would keep a password outside the managed config: off.
@@ -74,7 +125,7 @@ def jupyter_plan(choices: Mapping[str, Any]) -> dict:
     }
     host = f"[{address}]" if ip.version == 6 else address
     local = ("127.0.0.1" if ip.version == 4 else "[::1]") if ip.is_unspecified else host
-    return {
+    plan = {
         "source": source,
         "packages": ["jupyterlab"] if source == "debian" else [],
         "jupyter_lab": "/usr/bin/jupyter-lab" if source == "debian" else f"{venv}/bin/jupyter-lab",
@@ -85,3 +136,5 @@ def jupyter_plan(choices: Mapping[str, Any]) -> dict:
         "auth": " and ".join(part for part, on in (("token", bool(token)), ("password", bool(hashed))) if on) or "none",
         "refused": " ".join(refused),
     }
+    plan["unit"] = jupyter_unit(plan, choices)
+    return plan

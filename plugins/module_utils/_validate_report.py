@@ -4,8 +4,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _shapes, _values
 
 
 def _get(mapping: Any, key: str, fallback: Any = None) -> Any:
@@ -15,77 +18,106 @@ def _get(mapping: Any, key: str, fallback: Any = None) -> Any:
     return fallback
 
 
-def _link(link: Mapping) -> str:
+def _link(link: Any) -> str:
+    link = link if isinstance(link, Mapping) else {}
+
     def part(key):
         value = link.get(key)
-        return "?" if value is None else str(value)
+        return "?" if value is None else _shapes.plain(value)
     text = f"{part('current_speed')} GT/s x{part('current_width')} of {part('max_speed')} GT/s x{part('max_width')}"
     return text + (" (degraded)" if link.get("degraded") else "")
 
 
-def _verdict_text(verdict: Mapping) -> str:
-    problems = verdict.get("problems") or []
-    blocking = [p["code"] for p in problems if p.get("severity") == "blocking"]
-    warnings = [p["code"] for p in problems if p.get("severity") == "warning"]
-    text = "can work" if verdict.get("can_work", True) else "CANNOT WORK: " + ", ".join(blocking)
+def _problems(verdict: Mapping, name: str) -> list[Mapping]:
+    return [p for p in _shapes.mappings(verdict.get("problems"), f"{name}.problems", "a problem (code, severity,"
+                                        " message)") if p]
+
+
+def _can_work(verdict: Mapping, name: str) -> bool:
+    return _values.boolean(verdict.get("can_work", True), f"{name}.can_work")
+
+
+def _verdict_text(verdict: Mapping, name: str) -> str:
+    problems = _problems(verdict, name)
+    blocking = [_shapes.plain(p.get("code")) for p in problems if p.get("severity") == "blocking"]
+    warnings = [_shapes.plain(p.get("code")) for p in problems if p.get("severity") == "warning"]
+    text = "can work" if _can_work(verdict, name) else "CANNOT WORK: " + ", ".join(blocking)
     return text + (f" (warnings: {', '.join(warnings)})" if warnings else "")
 
 
-def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|")
+def _cell(value: Any) -> str:
+    """One table cell: _values.markdown_cell (no | can add a column, no line break a row), with an underscore
+    between two letters or digits left as it is (CommonMark never reads one there as emphasis: pi5_16k_page_kernel
+    stays greppable)."""
+    return re.sub(r"(?<=[A-Za-z0-9])\\_(?=[A-Za-z0-9])", "_", _values.markdown_cell(_shapes.plain(value)))
+
+
+def _row(*cells: Any) -> str:
+    return "| " + " | ".join(_cell(cell) for cell in cells) + " |"
 
 
 def report(hostvars: Mapping[str, Any], hosts: Sequence[str], written: str) -> str:
     """The table (host, GPU, architecture, driver, CUDA, link, verdict), each GPU node's checks, and
     the verdict details. The verdict is the GPU plan's (`nvidia_gpu_plan`), else the facts'."""
-    hosts = sorted(hosts)
+    hostvars = _shapes.mapping(hostvars, "hostvars", "hostvars (a dict of hosts)")
+    hosts = sorted(_values.string_list(hosts, "the report's hosts"))
+    written = _values.single_line(written, "the report's time")
     out = ["# GPU inventory", "", f"Written by `homelab.nvidia_gpu` validate.yml on {written}.", "",
            "| host | GPU | architecture | driver | CUDA | link | verdict |",
            "| --- | --- | --- | --- | --- | --- | --- |"]
     details = []
     for host in hosts:
-        hv = hostvars.get(host) or {}
-        facts = _get(hv, "ansible_facts", {})
-        plan = _get(hv, "nvidia_gpu_plan", {})
-        verdict = _get(plan, "verdict") or _get(_get(facts, "nvidia_gpu_host", {}), "verdict", {})
-        node = _get(hv, "validate_node")
+        hv = _shapes.mapping(hostvars.get(host), f"hostvars[{host!r}]")
+        facts = _shapes.mapping(hv.get("ansible_facts"), f"hostvars[{host!r}].ansible_facts")
+        plan = _shapes.mapping(hv.get("nvidia_gpu_plan"), f"{host}'s nvidia_gpu_plan")
+        gpu_host = _shapes.mapping(facts.get("nvidia_gpu_host"), f"{host}'s nvidia_gpu_host")
+        name = f"{host}'s nvidia_gpu_plan.verdict" if plan.get("verdict") else f"{host}'s nvidia_gpu_host.verdict"
+        verdict = _shapes.mapping(plan.get("verdict") or gpu_host.get("verdict"), name)
+        node = hv.get("validate_node")
         if node is None:
             driver = "not checked in this run (validate.yml checks it)" if _get(plan, "gpu_node") else "not a GPU node"
             cuda = ""
-        elif node.get("gpu_present"):
-            driver, cuda = node.get("driver_version"), node.get("cuda_version")
         else:
-            driver, cuda = f"{node.get('driver_version')}; no GPU present", "not measured"
-        gpus = _get(facts, "nvidia_gpus", []) or []
+            node = _shapes.mapping(node, f"{host}'s validate_node")
+            if _values.boolean(node.get("gpu_present", False), f"{host}'s validate_node.gpu_present"):
+                driver, cuda = node.get("driver_version"), node.get("cuda_version")
+            else:
+                driver, cuda = f"{_shapes.plain(node.get('driver_version'))}; no GPU present", "not measured"
+        gpus = _shapes.mappings(facts.get("nvidia_gpus"), f"{host}'s nvidia_gpus", "a GPU (a dict)")
         if not gpus:
-            judged = "no GPU to judge" if verdict.get("can_work", True) else _verdict_text(verdict)
-            out.append(f"| {host} | none | | {driver} | {cuda} | | {judged} |")
+            judged = "no GPU to judge" if _can_work(verdict, name) else _verdict_text(verdict, name)
+            out.append(f"| {_cell(host)} | none | | {_cell(driver)} | {_cell(cuda)} | | {_cell(judged)} |")
         simulated = " SIMULATED: lspci dump" if _get(plan, "gpu_simulated", False) else ""
-        for gpu in gpus:
-            catalog = gpu.get("catalog") or {}
-            ceiling = (gpu.get("verdict") or {}).get("cuda_ceiling")
-            out.append(
-                f"| {host} | {catalog.get('name') or gpu.get('device_name')} ({gpu.get('address')}){simulated}"
-                f" | {catalog.get('architecture') or 'unknown'} (compute {catalog.get('compute_capability') or '?'})"
-                f" | {driver} | {cuda}{f' (ceiling {ceiling})' if ceiling else ''} | {_link(gpu.get('link') or {})}"
-                f" | {_verdict_text(verdict)} |")
-        details += [f"- {host} [{p.get('code')}, {p.get('severity')}] {p.get('message')}"
-                    for p in (_get(_get(facts, "nvidia_gpu_host", {}), "verdict", {}) or {}).get("problems") or []]
+        for index, gpu in enumerate(gpus):
+            catalog = _shapes.mapping(gpu.get("catalog"), f"{host}'s nvidia_gpus[{index}].catalog")
+            gpu_verdict = _shapes.mapping(gpu.get("verdict"), f"{host}'s nvidia_gpus[{index}].verdict")
+            ceiling = _shapes.plain(gpu_verdict.get("cuda_ceiling") or "")
+            gpu_name = _shapes.plain(catalog.get("name") or gpu.get("device_name"))
+            out.append(_row(
+                host, f"{gpu_name} ({_shapes.plain(gpu.get('address'))}){simulated}",
+                f"{_shapes.plain(catalog.get('architecture') or 'unknown')}"
+                f" (compute {_shapes.plain(catalog.get('compute_capability') or '?')})",
+                driver, f"{_shapes.plain(cuda)}{f' (ceiling {ceiling})' if ceiling else ''}", _link(gpu.get("link")),
+                _verdict_text(verdict, name)))
+        host_verdict = _shapes.mapping(gpu_host.get("verdict"), f"{host}'s nvidia_gpu_host.verdict")
+        details += [f"- {_cell(host)} [{_cell(p.get('code'))}, {_cell(p.get('severity'))}] {_cell(p.get('message'))}"
+                    for p in _problems(host_verdict, f"{host}'s nvidia_gpu_host.verdict")]
     out += ["", "## Checks on GPU nodes", ""]
     for host in hosts:
         node = _get(hostvars.get(host) or {}, "validate_node")
         if node is None:
             continue
-        if node.get("gpu_present"):
-            out.append(f"### {host}: GPU present, driver {node.get('driver_version')}")
+        present = _values.boolean(node.get("gpu_present", False), f"{host}'s validate_node.gpu_present")
+        if present:
+            out.append(f"### {_cell(host)}: GPU present, driver {_cell(node.get('driver_version'))}")
         else:
-            out.append(f"### {host}: no GPU present ({node.get('why_no_gpu')})")
+            out.append(f"### {_cell(host)}: no GPU present ({_cell(node.get('why_no_gpu'))})")
         out.append("")
-        if not node.get("gpu_present") and not node.get("skipped"):
+        if not present and not node.get("skipped"):
             out += ["No GPU is present, so nvidia-smi and the CUDA sample could not run; these checks ran instead.", ""]
         out += ["| result | check | detail |", "| --- | --- | --- |"]
-        out += [f"| {c.get('result')} | {c.get('check')} | {_cell(c.get('detail'))} |"
-                for c in node.get("checks") or []]
+        out += [_row(c.get("result"), c.get("check"), c.get("detail"))
+                for c in _shapes.mappings(node.get("checks"), f"{host}'s validate_node.checks", "a check result")]
         out.append("")
     out += _inference(hostvars, hosts)
     if details:
@@ -95,7 +127,7 @@ def report(hostvars: Mapping[str, Any], hosts: Sequence[str], written: str) -> s
 
 def _rate(figures: Mapping[str, Mapping], kind: str) -> str:
     fig = figures.get(kind)
-    return f"{fig.get('tokens_per_second')} ({fig.get('test')})" if fig else ""
+    return f"{_shapes.plain(fig.get('tokens_per_second'))} ({_shapes.plain(fig.get('test'))})" if fig else ""
 
 
 def _inference(hostvars: Mapping[str, Any], hosts: Sequence[str]) -> list[str]:
@@ -105,14 +137,16 @@ def _inference(hostvars: Mapping[str, Any], hosts: Sequence[str]) -> list[str]:
         bench = _get(hostvars.get(host) or {}, "llama_cpp_bench")
         if not isinstance(bench, Mapping):
             continue
-        figures = {str(f.get("test", ""))[:2]: f for f in bench.get("figures") or [] if isinstance(f, Mapping)}
-        backend = str(bench.get("backend") or "?")
+        figures = {_shapes.plain(f.get("test", ""))[:2]: f
+                   for f in _shapes.sequence(bench.get("figures"), f"{host}'s llama_cpp_bench.figures")
+                   if isinstance(f, Mapping)}
+        backend = _shapes.plain(bench.get("backend") or "?")
         label = "CPU (no GPU used)" if backend == "cpu" else backend.upper()
-        status = _get(hostvars.get(host) or {}, "llama_cpp_status", {}) or {}
+        status = _shapes.mapping(_get(hostvars.get(host) or {}, "llama_cpp_status", {}), f"{host}'s llama_cpp_status")
         roles = ", ".join(r for r, on in (("server", status.get("server")), ("RPC worker", status.get("rpc_endpoint")))
                           if on) or "-"
-        rows.append(f"| {host} | {roles} | {label} | {_cell(bench.get('model') or '')} | {_rate(figures, 'pp')}"
-                    f" | {_rate(figures, 'tg')} | {_cell(bench.get('why_not') or '')} |")
+        rows.append(_row(host, roles, label, bench.get("model") or "", _rate(figures, "pp"), _rate(figures, "tg"),
+                         bench.get("why_not") or ""))
     if not rows:
         return []
     return ["## Inference (llama.cpp)", "",
