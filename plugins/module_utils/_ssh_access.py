@@ -100,11 +100,18 @@ def authorized_keys(keys_by_user: Mapping[str, Sequence[Any]]) -> dict[str, list
     return out
 
 
-def _port(value: Any, what: str) -> int:
+def _checked(check: Any, value: Any, name: str, *args: Any) -> Any:
+    """A check of _values, its ValueProblem raised as this module's error (with the same sentence)."""
     try:
-        return _values.port(value, what)
+        return check(value, name, *args)
+    except SshAccessError:
+        raise
     except _values.ValueProblem as exc:
         raise SshAccessError(str(exc)) from None
+
+
+def _port(value: Any, what: str) -> int:
+    return _checked(_values.port, value, what)
 
 
 MANAGED = ("Port", "PubkeyAuthentication", "PasswordAuthentication", "KbdInteractiveAuthentication",
@@ -204,7 +211,7 @@ def _names(value: Any, name: str) -> list[str]:
     """A list of user or group names; a single string is refused, not read letter by letter."""
     try:
         return _values.string_list(value, name, _a_string)
-    except _values.ValueProblem as exc:
+    except _values.ValueProblem as exc:  # SshAccessError included
         raise SshAccessError(str(exc)) from None
 
 
@@ -306,8 +313,9 @@ def checked_values(given: Mapping[str, Any]) -> dict:
     for candidate in [inventory, *initial]:
         if candidate != port and candidate not in search:
             search.append(candidate)
+    exclusive = _checked(_values.boolean, given.get("exclusive", False), "ssh_access_exclusive")
     return {"port": port, "initial_ports": initial, "inventory_port": inventory, "search_ports": search,
-            "exclusive": _values.boolean(given.get("exclusive", False), "ssh_access_exclusive"), "probe": probe}
+            "exclusive": exclusive, "probe": probe}
 
 
 def _owner_ok(stat: Mapping[str, Any], uid: int) -> bool:
@@ -339,7 +347,7 @@ def unsafe_paths(uids: Mapping[str, Any], stats: Sequence[Mapping[str, Any]]) ->
                 or not isinstance(stat, Mapping)):
             raise SshAccessError(f"a stat result must hold item [user, part] and stat, not {item!r}")
         user, part = str(item[0]), str(item[1])
-        uid = _values.integer(uids.get(user), f"the uid of {user}", 0)
+        uid = _checked(_values.integer, uids.get(user), f"the uid of {user}", 0)
         if not stat.get("exists"):
             continue
         path = str(stat.get("path") or part)
@@ -383,7 +391,7 @@ def access_plan(choices: Mapping[str, Any]) -> dict:
     if not isinstance(existing_keys, Mapping):
         raise SshAccessError("the existing keys must be a dict of user name: text of their authorized_keys")
     existing = {str(u): v for u, v in existing_keys.items()}
-    exclusive = _values.boolean(choices.get("exclusive", False), "ssh_access_exclusive")
+    exclusive = _checked(_values.boolean, choices.get("exclusive", False), "ssh_access_exclusive")
     files = {u: authorized_keys_file(existing.get(u, ""), lines, exclusive) for u, lines in keys.items()}
     refused = []
     usable = (files[user]["usable"] if user in files
@@ -422,11 +430,11 @@ def probe_argv(conn: Mapping[str, Any]) -> list[str]:
     if not isinstance(user, str) or not _NAME.fullmatch(user):
         raise SshAccessError(f"the probe needs the connecting user (ssh_access_connecting_user), not {user!r}")
     port = _port(conn.get("port", 22), "ssh_access_port")
-    timeout = _values.integer(conn.get("timeout") or 10, "the probe's timeout", 1, 3600)
+    timeout = _checked(_values.integer, conn.get("timeout") or 10, "the probe's timeout", 1, 3600)
     argv = ["ssh", "-o", "BatchMode=yes", "-o", "PreferredAuthentications=publickey", "-o", "PasswordAuthentication=no",
             "-o", "KbdInteractiveAuthentication=no", "-o", f"ConnectTimeout={timeout}"]
     if conn.get("key_file"):
-        argv += ["-i", _values.single_line(conn["key_file"], "ansible_ssh_private_key_file")]
+        argv += ["-i", _checked(_values.single_line, conn["key_file"], "ansible_ssh_private_key_file")]
     for extra, name in (("common_args", "ansible_ssh_common_args"), ("extra_args", "ansible_ssh_extra_args")):
         text = conn.get(extra) or ""
         if not isinstance(text, str):

@@ -139,3 +139,123 @@ def test_sshd_T_output_is_read_as_lists_with_the_new_name_for_prohibit_password(
     assert settings["port"] == ["2222", "22"] and settings["passwordauthentication"] == ["no"]
     assert settings["permitrootlogin"] == ["prohibit-password"] and settings["banner"] == ["none"]
     assert ssh.effective_settings(None) == {}
+
+
+# --- issue 31: root follows no user's path; ports and booleans checked where they enter; extra_options refused ---
+
+def _stat(user, part, **stat):
+    return {"item": [user, part], "stat": {"exists": True, **stat}}
+
+
+HOME = {"path": "/home/mallory", "isdir": True, "uid": 1001, "pw_name": "mallory"}
+SSH_DIR = {"path": "/home/mallory/.ssh", "isdir": True, "uid": 1001, "pw_name": "mallory"}
+KEYS = {"path": "/home/mallory/.ssh/authorized_keys", "isreg": True, "uid": 1001, "pw_name": "mallory", "nlink": 1}
+
+
+def _paths(home=None, ssh_dir=None, keys=None):
+    return [_stat("mallory", "", **(home or HOME)), _stat("mallory", "/.ssh", **(ssh_dir or SSH_DIR)),
+            _stat("mallory", "/.ssh/authorized_keys", **(keys or KEYS))]
+
+
+def test_a_users_own_home_ssh_and_keys_are_safe_and_missing_ones_too():
+    assert ssh.unsafe_paths({"mallory": "1001"}, _paths()) == ""
+    root_owned = _paths(ssh_dir=dict(SSH_DIR, uid=0, pw_name="root"), keys=dict(KEYS, uid=0, pw_name="root"))
+    assert ssh.unsafe_paths({"mallory": 1001}, root_owned) == ""  # root's own leftovers: the role chowns them
+    parts = ("", "/.ssh", "/.ssh/authorized_keys")
+    missing = [{"item": ["mallory", part], "stat": {"exists": False}} for part in parts]
+    assert ssh.unsafe_paths({"mallory": 1001}, missing) == ""
+
+
+@pytest.mark.parametrize(("paths", "says"), [
+    (_paths(ssh_dir={"path": "/home/mallory/.ssh", "islnk": True, "lnk_target": "/root/.ssh", "uid": 1001}),
+     "mallory's ~/.ssh (/home/mallory/.ssh) is a symbolic link (to /root/.ssh): the role writes there as root"),
+    (_paths(keys={"path": "/home/mallory/.ssh/authorized_keys", "islnk": True, "lnk_target": "/etc/shadow"}),
+     "mallory's ~/.ssh/authorized_keys (/home/mallory/.ssh/authorized_keys) is a symbolic link (to /etc/shadow)"),
+    (_paths(keys=dict(KEYS, uid=0, pw_name="root", nlink=2)),
+     "belongs to root and has 2 names (a hard link to another file)"),
+    (_paths(keys=dict(KEYS, uid=1002, pw_name="alice")),
+     "mallory's ~/.ssh/authorized_keys (/home/mallory/.ssh/authorized_keys) belongs to alice, not to mallory or root"),
+    (_paths(ssh_dir=dict(SSH_DIR, uid=1002, pw_name="alice")), "belongs to alice, not to mallory or root"),
+    (_paths(home=dict(HOME, uid=1002, pw_name="alice")), "mallory's home (/home/mallory) belongs to alice"),
+    (_paths(home={"path": "/home/mallory", "isreg": True, "uid": 1001}), "home (/home/mallory) is not a directory"),
+    (_paths(ssh_dir={"path": "/home/mallory/.ssh", "isreg": True, "uid": 1001}), "is not a directory"),
+    (_paths(keys={"path": "/home/mallory/.ssh/authorized_keys", "isfifo": True, "uid": 1001}),
+     "is not a regular file"),
+])
+def test_a_path_the_user_controls_is_refused_naming_the_user_and_the_path(paths, says):
+    assert says in ssh.unsafe_paths({"mallory": "1001"}, paths)
+
+
+@pytest.mark.parametrize(("given", "says"), [
+    ({"port": 0}, "ssh_access_port must be a port between 1 and 65535, not 0"),
+    ({"port": 65536}, "ssh_access_port must be a port between 1 and 65535, not 65536"),
+    ({"port": True}, "ssh_access_port must be a port between 1 and 65535, not True"),
+    ({"port": "99999"}, "ssh_access_port must be a port between 1 and 65535, not '99999'"),
+    ({"port": "22\nPort 23"}, "ssh_access_port must be a port"),
+    ({"initial_ports": [22, 0]}, "ssh_access_initial_ports[1] must be a port between 1 and 65535"),
+    ({"initial_ports": "22"}, "ssh_access_initial_ports must be a list of ports"),
+    ({"inventory_port": 70000}, "ansible_port must be a port between 1 and 65535"),
+    ({"exclusive": "maybe"}, "ssh_access_exclusive must be true or false"),
+    ({"probe": "sometimes"}, "ssh_access_probe must be one of auto, required, skip"),
+])
+def test_the_roles_values_are_refused_with_a_sentence_naming_the_variable(given, says):
+    with pytest.raises(ssh.SshAccessError) as caught:
+        ssh.checked_values(given)
+    assert says in str(caught.value)
+
+
+def test_ports_and_booleans_given_as_strings_are_read_for_what_they_say():
+    values = ssh.checked_values({"port": "2222", "initial_ports": ["22", 2200, 22], "inventory_port": "2222",
+                                 "exclusive": "false", "probe": "skip"})
+    assert values["port"] == 2222 and values["exclusive"] is False  # -e ssh_access_exclusive=false
+    assert values["search_ports"] == [22, 2200]  # the wanted port first elsewhere, each once
+    assert ssh.checked_values({"exclusive": "yes"})["exclusive"] is True
+    plan = ssh.access_plan({"port": 22, "connecting_user": "pi", "keys": {"pi": [ED25519]}, "exclusive": "false",
+                            "existing_keys": {"pi": ECDSA + "\n"}})
+    assert plan["exclusive"] is False and ECDSA in plan["files"]["pi"]["content"]  # "false" kept the old key
+
+
+@pytest.mark.parametrize("keyword", ["DenyUsers", "denygroups", "AUTHORIZEDKEYSFILE", "AuthorizedKeysCommand",
+                                     "AuthorizedKeysCommandUser", "Match", "include", "ListenAddress",
+                                     "AddressFamily", "ForceCommand", "ChrootDirectory"])
+def test_extra_options_cannot_say_what_locks_out_or_replaces_the_policy(keyword):
+    with pytest.raises(ssh.SshAccessError, match=f"ssh_access_extra_options may not set {keyword}"):
+        ssh.sshd_dropin({"extra_options": {keyword: "lab"}}, [22])
+
+
+@pytest.mark.parametrize("keyword", ["PERMITROOTLOGIN", "port", "AllowUsers", "allowgroups", "DSAAuthentication",
+                                     "SKeyAuthentication", "challengeresponseauthentication"])
+def test_extra_options_cannot_set_the_roles_own_keywords_or_their_aliases(keyword):
+    with pytest.raises(ssh.SshAccessError, match="set by the role's own variables"):
+        ssh.sshd_dropin({"extra_options": {keyword: "yes"}}, [22])
+
+
+@pytest.mark.parametrize("value", ["4\u2028PasswordAuthentication yes", "4\x85Match all", "4\x0bX", "4\x00",
+                                   ["4", "5\nPermitRootLogin yes"], None, {"a": 1}, 1.5, []])
+def test_extra_option_values_on_more_than_one_line_or_of_the_wrong_type_are_refused(value):
+    with pytest.raises(ssh.SshAccessError, match=r"MaxAuthTries|ssh_access_extra_options"):
+        ssh.sshd_dropin({"extra_options": {"MaxAuthTries": value}}, [22])
+
+
+def test_the_rendered_dropin_holds_the_lines_it_must_and_nothing_else():
+    text = ssh.sshd_dropin({"permit_root_login": "no", "allow_groups": ["sudo"], "allow_users": ["lab", "pi"],
+                            "extra_options": {"MaxAuthTries": 4, "X11Forwarding": False}}, [2222])
+    lines = [ln for ln in text.split("\n") if ln and not ln.startswith("#")]
+    assert lines == ["Port 2222", "PubkeyAuthentication yes", "PasswordAuthentication no",
+                     "KbdInteractiveAuthentication no", "PermitRootLogin no", "AuthenticationMethods publickey",
+                     "AllowGroups sudo", "AllowUsers lab pi", "MaxAuthTries 4", "X11Forwarding no"]
+    assert text.endswith("\n") and len(text.splitlines()) == len(text.split("\n")) - 1  # no other line breaks
+    listen = ssh.listen_dropin([22, 2222])
+    assert [ln for ln in listen.split("\n") if ln and not ln.startswith("#")] == ["Port 22", "Port 2222"]
+    with pytest.raises(ssh.SshAccessError, match="ssh_access_allow_groups must be a list"):
+        ssh.sshd_dropin({"allow_groups": "sudo"}, [22])  # not AllowGroups s u d o
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\x1e", "\t\r"])
+def test_a_comment_with_a_line_separator_cannot_smuggle_a_second_entry(separator):
+    smuggled = f"{ED25519}{separator}{ECDSA}"
+    with pytest.raises(ssh.SshAccessError, match="one key per entry, on one line"):
+        ssh.parse_public_key(smuggled)
+    # a line that is already in a file (written by hand or by an older run) stays one line, as sshd reads it
+    kept = ssh.authorized_keys_file(smuggled + "\n", [ED25519], exclusive=False)
+    assert kept["content"].split("\n")[0] == smuggled and kept["content"].count("\n") == 1 + kept["added"]
