@@ -51,30 +51,34 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _apt_policy
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _apt_policy, _shapes, _values
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 
 @safe_filter
 def apt_policy(text, packages=None, field=None) -> dict:
     if not isinstance(text, str):
-        raise AnsibleFilterError(f"apt_policy: the input must be apt-cache policy's output, not {text!r}")
+        raise _values.ValueProblem(f"the input must be apt-cache policy's output, not {_values._shown(text)}")
     if field not in (None, "installed", "candidate", "versions"):
-        raise AnsibleFilterError(f"apt_policy: field must be installed, candidate or versions, not {field!r}")
-    parsed = _apt_policy.parse(text, [str(name) for name in packages or []])
+        raise _values.ValueProblem(f"field must be installed, candidate or versions, not {_values._shown(field)}")
+    parsed = _apt_policy.parse(_shapes.text(text, "the input"), _values.string_list(packages, "packages"))
     return {name: entry[field] for name, entry in parsed.items()} if field else parsed
 
 
 @safe_filter
 def apt_missing(text, packages) -> list:
-    if isinstance(packages, str) or not isinstance(packages, (list, tuple)):
-        raise AnsibleFilterError(f"apt_missing: packages must be a list of package names, not {packages!r}")
+    packages = _values.string_list(packages, "packages")
     candidates = apt_policy(text, packages, "candidate")
-    return [name for name in map(str, packages) if candidates[name] == _apt_policy.NONE]
+    return [name for name in packages if candidates[name] == _apt_policy.NONE]
+
+
+@safe_filter
+def apt_upstream_version(version) -> str:
+    return _apt_policy.upstream_version(_values.single_line("" if version is None else version, "the version",
+                                                                 allow_empty=True))
 
 
 class FilterModule:
     def filters(self):
-        return safe_filters({"apt_policy": apt_policy, "apt_upstream_version": _apt_policy.upstream_version,
+        return safe_filters({"apt_policy": apt_policy, "apt_upstream_version": apt_upstream_version,
                 "apt_missing": apt_missing})

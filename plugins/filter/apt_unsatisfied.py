@@ -58,37 +58,29 @@ _value:
   elements: str
 """
 
-from ansible.errors import AnsibleFilterError
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _apt_policy
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _apt_policy, _shapes, _values
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 
 @safe_filter
 def apt_unsatisfied(text, specs) -> list:
     if not isinstance(text, str):
-        raise AnsibleFilterError(f"apt_unsatisfied: the input must be dpkg-query's output, not {text!r}")
-    if isinstance(specs, str) or not isinstance(specs, (list, tuple)):
-        raise AnsibleFilterError(f"apt_unsatisfied: specs must be a list of package specs, not {specs!r}")
-    return _apt_policy.unsatisfied(text, [str(spec) for spec in specs])
+        raise _values.ValueProblem(f"the input must be dpkg-query's output, not {_values._shown(text)}")
+    if specs is None:
+        raise _values.ValueProblem("specs must be the list of package specs the apt task installs, not None")
+    return _apt_policy.unsatisfied(_shapes.text(text, "the input"), _values.string_list(specs, "specs"))
 
 
 @safe_filter
 def apt_dpkg_query_argv(packages) -> list:
-    if isinstance(packages, str) or not isinstance(packages, (list, tuple)):
-        raise AnsibleFilterError(f"apt_dpkg_query_argv: packages must be a list of package names, not {packages!r}")
-    try:
-        return _apt_policy.dpkg_query_argv([str(name) for name in packages])
-    except ValueError as exc:
-        raise AnsibleFilterError(f"apt_dpkg_query_argv: {exc}") from exc
+    return _apt_policy.dpkg_query_argv(_values.string_list(packages, "packages"))
 
 
 @safe_filter
 def apt_dpkg_status(text, packages) -> dict:
     if not isinstance(text, str):
-        raise AnsibleFilterError(f"apt_dpkg_status: the input must be dpkg-query's output, not {text!r}")
-    if isinstance(packages, str) or not isinstance(packages, (list, tuple)):
-        raise AnsibleFilterError(f"apt_dpkg_status: packages must be a list of package names, not {packages!r}")
-    return _apt_policy.status(text, packages)
+        raise _values.ValueProblem(f"the input must be dpkg-query's output, not {_values._shown(text)}")
+    return _apt_policy.status(_shapes.text(text, "the input"), _values.string_list(packages, "packages"))
 
 
 class FilterModule:

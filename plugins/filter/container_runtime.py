@@ -51,19 +51,18 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
-from ansible.module_utils.parsing.convert_bool import boolean
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _containerd_settings
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _containerd_settings, _shapes, _values
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 
 @safe_filter
 def containerd_settings(config, systemd_cgroup, sandbox_image="", cri=True, extra=None) -> dict:
-    try:
-        return _containerd_settings.settings(dict(config or {}), boolean(systemd_cgroup, strict=True),
-                                             str(sandbox_image or ""), boolean(cri, strict=True), dict(extra or {}))
-    except (ValueError, TypeError) as exc:
-        raise AnsibleFilterError(f"containerd_settings: {exc}") from exc
+    return _containerd_settings.settings(
+        dict(_shapes.mapping(config, "the input (containerd's config facts)")),
+        _values.boolean(systemd_cgroup, "systemd_cgroup (container_runtime_containerd_systemd_cgroup)"),
+        _values.single_line(sandbox_image or "", "sandbox_image (container_runtime_containerd_sandbox_image)",
+                            allow_empty=True),
+        _values.boolean(cri, "cri"), dict(_shapes.mapping(extra, "extra (container_runtime_containerd_settings)")))
 
 
 class FilterModule:

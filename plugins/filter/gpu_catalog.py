@@ -63,7 +63,7 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_verdict, _lspci
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_verdict, _lspci, _shapes
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 
@@ -80,7 +80,7 @@ def gpu_catalog_lookup(device_id) -> dict:
 def board_platform(model) -> str:
     """A device-tree model string -> raspberry_pi_5 (Compute Module 5 included), _4, _3 or generic: the same
     function lspci_gpu_facts uses, so kernel_headers and the GPU verdict never disagree about a board."""
-    return _lspci.platform_from(str(model or ""), [])
+    return _lspci.platform_from(_shapes.plain(model or ""), [])
 
 
 class FilterModule:

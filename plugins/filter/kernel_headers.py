@@ -60,21 +60,25 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
-from ansible.module_utils.parsing.convert_bool import boolean
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _kernel_headers
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _kernel_headers, _shapes, _values
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 
 @safe_filter
 def kernel_headers_plan(running, kernels=(), include_running=True, installed_newer=(), pi5_active=False,
                         metapackage=False, repos=None) -> dict:
-    try:
-        return _kernel_headers.headers_plan(
-            running, list(kernels or []), boolean(include_running, strict=False), list(installed_newer or []),
-            boolean(pi5_active, strict=False), boolean(metapackage, strict=False), dict(repos or {}))
-    except (ValueError, TypeError) as exc:
-        raise AnsibleFilterError(f"kernel_headers_plan: {exc}") from exc
+    def release(value, name):  # a kernel release: one word, a string (5 is no release)
+        if not isinstance(value, str):
+            raise _values.ValueProblem(f"{name} must be a kernel release such as 6.1.0-27-amd64, not {value!r}")
+        return _values.word(value, name)
+    repos = _shapes.mapping(repos, "repos")
+    return _kernel_headers.headers_plan(
+        release(running, "the running kernel (the input)"),
+        _values.string_list(kernels, "kernels (kernel_headers_kernels)", release),
+        _values.boolean(include_running, "include_running"),
+        _values.string_list(installed_newer, "installed_newer", release), _values.boolean(pi5_active, "pi5_active"),
+        _values.boolean(metapackage, "metapackage"),
+        {str(k): _values.single_line(v, f"repos.{k}", allow_empty=True) for k, v in repos.items()})
 
 
 class FilterModule:

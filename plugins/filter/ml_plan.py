@@ -57,32 +57,30 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _ml_plan
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _ml_plan, _shapes, _values
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 
 @safe_filter
 def ml_plan(plan, choices=None) -> dict:
-    if not isinstance(plan, dict):
-        raise AnsibleFilterError(f"ml_plan: the input must be the host's nvidia_gpu_plan, not {plan!r}")
-    try:
-        return _ml_plan.ml_plan(plan, dict(choices or {}))
-    except (_ml_plan.MlPlanError, TypeError, ValueError) as exc:
-        raise AnsibleFilterError(f"ml_plan: {exc}") from exc
+    plan = _shapes.mapping(plan, "the input (the host's nvidia_gpu_plan)")
+    if not plan:
+        raise _values.ValueProblem("the input must be the host's nvidia_gpu_plan, not an empty dict")
+    return _ml_plan.ml_plan(plan, dict(_shapes.mapping(choices, "choices")))
 
 
 @safe_filter
 def ml_torch_reinstall(installed, install) -> str:
-    if not isinstance(install, dict):
-        raise AnsibleFilterError(f"ml_torch_reinstall: the argument must be ml_plan's torch_install, not {install!r}")
-    return _ml_plan.torch_reinstall(install, installed)
+    install = _shapes.mapping(install, "the argument (ml_plan's torch_install)")
+    if not install:
+        raise _values.ValueProblem("the argument must be ml_plan's torch_install, not an empty dict")
+    return _ml_plan.torch_reinstall(install, _shapes.plain(installed) if installed is not None else None)
 
 
 @safe_filter
 def ml_workstation_summary(python_plan, toolkit_plan=None, torch_fact=None) -> str:
     if not isinstance(python_plan, dict):
-        raise AnsibleFilterError(f"ml_workstation_summary: the input must be ml_python_plan, not {python_plan!r}")
+        raise _values.ValueProblem(f"the input must be ml_python_plan, not {_values._shown(python_plan)}")
     return _ml_plan.workstation_summary(python_plan, toolkit_plan if isinstance(toolkit_plan, dict) else None,
                                         torch_fact if isinstance(torch_fact, dict) else None)
 

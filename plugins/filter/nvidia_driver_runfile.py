@@ -55,6 +55,7 @@ _value:
 
 import re
 
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _values
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu_plan import runfile_version
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
@@ -66,8 +67,9 @@ _WEAK = ("md5", "sha1", "sha224")
 def nvidia_driver_runfile_problems(url, checksum, allow_http=False) -> list[str]:
     """Sentences saying why the runfile URL or checksum is refused; [] when both are acceptable."""
     problems = []
-    url = str(url or "").strip()
-    checksum = str(checksum or "").strip()
+    url = _values.single_line(url or "", "nvidia_driver_runfile_url", allow_empty=True).strip()
+    checksum = _values.single_line(checksum or "", "nvidia_driver_runfile_checksum", allow_empty=True).strip()
+    allow_http = _values.boolean(allow_http, "nvidia_driver_runfile_allow_http")
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if not url:
         problems.append("nvidia_driver_runfile_url is empty: name the NVIDIA-Linux-<arch>-<version>.run to install.")
@@ -101,7 +103,7 @@ def nvidia_driver_runfile_problems(url, checksum, allow_http=False) -> list[str]
 @safe_filter
 def nvidia_driver_runfile_version(url) -> str:
     """The version in NVIDIA-Linux-<arch>-<version>.run at the end of the URL, else ''."""
-    return runfile_version(str(url or "").strip()) or ""
+    return runfile_version(_values.single_line(url or "", "the runfile URL", allow_empty=True).strip()) or ""
 
 
 class FilterModule:

@@ -41,22 +41,26 @@ _value:
   elements: str
 """
 
-from ansible.errors import AnsibleFilterError
-from ansible.module_utils.parsing.convert_bool import boolean
+import inspect
+
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _nvidia_driver_runtime as runtime
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _shapes, _values
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filters
 
 _BOOLS = ("container", "gpu_present", "headers_reboot", "nouveau_loaded", "simulated", "rebooted", "check_mode")
 
 
 def _call(function, args):
-    if not isinstance(args, dict):
-        raise AnsibleFilterError(f"{function.__name__}: the input must be a dict of its arguments")
-    args = {k: boolean(v, strict=False) if k in _BOOLS else v for k, v in args.items()}
-    try:
-        return function(**args)
-    except TypeError as exc:
-        raise AnsibleFilterError(f"{function.__name__}: {exc}") from exc
+    args = _shapes.mapping(args, f"{function.__name__}'s input", "a dict of its arguments")
+    wanted = inspect.signature(function).parameters
+    unknown = [str(key) for key in args if key not in wanted]
+    missing = [key for key, p in wanted.items() if p.default is inspect.Parameter.empty and key not in args]
+    if unknown or missing:
+        raise _values.ValueProblem(f"{function.__name__} takes {', '.join(wanted)}; "
+                                   + "; ".join(part for part in (f"unknown: {', '.join(unknown)}" if unknown else "",
+                                                                 f"missing: {', '.join(missing)}" if missing else "")
+                                               if part))
+    return function(**{key: _values.boolean(value, key) if key in _BOOLS else value for key, value in args.items()})
 
 
 class FilterModule:

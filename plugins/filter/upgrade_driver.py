@@ -64,39 +64,46 @@ _value:
 
 from collections.abc import Mapping
 
-from ansible.errors import AnsibleFilterError
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _upgrade_driver
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _shapes, _upgrade_driver, _values
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
+
+
+def PACKAGE(value, name):
+    return _values.word(value, name, r"[a-z0-9][a-z0-9+.:~-]*", "a package name")
 
 
 @safe_filter
 def upgrade_driver_decision(text, driver, source, branch, version="") -> dict:
     if not isinstance(text, str):
-        raise AnsibleFilterError(
-            f"upgrade_driver_decision: the input must be apt-cache policy's output, not {text!r}")
-    if not isinstance(driver, Mapping):
-        raise AnsibleFilterError(f"upgrade_driver_decision: driver must be the GPU plan's driver dict, not {driver!r}")
+        raise _values.ValueProblem(f"the input must be apt-cache policy's output, not {_values._shown(text)}")
+    driver = _shapes.mapping(driver, "driver (the GPU plan's driver)")
     if source not in ("cuda_repo", "debian", "runfile"):
-        raise AnsibleFilterError(
-            f"upgrade_driver_decision: source must be cuda_repo, debian or runfile, not {source!r}")
-    if not str(branch).isdigit():
-        raise AnsibleFilterError(f"upgrade_driver_decision: branch must be a driver branch such as 580, not {branch!r}")
-    return _upgrade_driver.decide(text, driver, source, branch, str(version or ""))
+        raise _values.ValueProblem(f"source must be cuda_repo, debian or runfile, not {_values._shown(source)}")
+    branch = _values.integer(branch, "branch (a driver branch such as 580)", 1, 9999)
+    packages = _values.string_list(driver.get("packages"), "driver.packages", PACKAGE)
+    dkms = driver.get("dkms_package")
+    driver = dict(driver, packages=packages,
+                  dkms_package=PACKAGE(dkms, "driver.dkms_package") if dkms not in (None, "") else dkms)
+    version = _values.single_line(version or "", "version (upgrade_driver_version)", allow_empty=True)
+    return _upgrade_driver.decide(_shapes.text(text, "the input"), driver, source, branch, version)
 
 
 @safe_filter
 def upgrade_driver_summary(hostvars, hosts, branch="", version="", allow_skips=False) -> dict:
-    if not isinstance(hostvars, Mapping):
-        raise AnsibleFilterError(f"upgrade_driver_summary: the input must be hostvars, not {hostvars!r}")
-    if isinstance(hosts, str) or not isinstance(hosts, (list, tuple)):
-        raise AnsibleFilterError(f"upgrade_driver_summary: hosts must be a list, not {hosts!r}")
-    wanted = _upgrade_driver.asked(branch, version)
-    return _upgrade_driver.summary(hostvars, [str(h) for h in hosts], wanted, bool(allow_skips))
+    hostvars = _shapes.mapping(hostvars, "the input (hostvars)")
+    hosts = _values.string_list(hosts, "hosts")
+    for host in hosts:
+        entry = _shapes.mapping(hostvars.get(host), f"hostvars[{host!r}]")
+        _shapes.mapping(entry.get("upgrade_driver_result"), f"{host}'s upgrade_driver_result")
+    wanted = _upgrade_driver.asked(_values.single_line(branch or "", "branch", allow_empty=True),
+                                   _values.single_line(version or "", "version", allow_empty=True))
+    return _upgrade_driver.summary(hostvars, hosts, wanted, _values.boolean(allow_skips, "allow_skips"))
 
 
 @safe_filter
 def upgrade_driver_failure(task_name, result) -> str:
-    return _upgrade_driver.failure(str(task_name or ""), result if isinstance(result, Mapping) else {})
+    # In a rescue: whatever it is given, it says why the node failed instead of failing itself.
+    return _upgrade_driver.failure(_shapes.plain(task_name or ""), result if isinstance(result, Mapping) else {})
 
 
 class FilterModule:

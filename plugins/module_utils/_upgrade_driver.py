@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _apt_policy
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _apt_policy, _shapes
 
 RESULTS = ("upgraded", "unchanged", "skipped", "failed")
 
@@ -68,8 +68,9 @@ def failure(task_name: str, result: Mapping[str, Any], limit: int = 300) -> str:
     """Why a node failed, in one line within ``limit``: the task, its message and the first line of its output
     of each kind that says what broke (DKMS's ``Error!``, dpkg's ``error processing package``, apt's ``E:``)."""
     result = result if isinstance(result, Mapping) else {}
-    said = str(result.get("msg") or "").strip()
-    lines = [str(line).strip() for key in ("stdout_lines", "stderr_lines") for line in result.get(key) or []]
+    said = _shapes.plain(result.get("msg") or "").strip()
+    lines = [_shapes.plain(line).strip() for key in ("stdout_lines", "stderr_lines")
+             for line in (result.get(key) if isinstance(result.get(key), list) else [])]
     kinds = (lambda line: line.startswith("Error!"), lambda line: "error processing package" in line,
              lambda line: line.startswith("E: "))
     why = [next((line for line in lines if kind(line)), "") for kind in kinds]
@@ -109,11 +110,12 @@ def summary(hostvars: Mapping[str, Any], hosts: Sequence[str], wanted: str = "",
         result = entry.get("result", "not reached")
         counts[result] = counts.get(result, 0) + 1
         if result == "upgraded":
-            lines.append(f"{host}: upgraded {entry.get('from') or 'no driver'} -> {entry.get('to')}")
+            lines.append(f"{host}: upgraded {_shapes.plain(entry.get('from') or 'no driver')}"
+                         f" -> {_shapes.plain(entry.get('to'))}")
         elif result == "unchanged":
-            lines.append(f"{host}: unchanged ({entry.get('reason')})")
+            lines.append(f"{host}: unchanged ({_shapes.plain(entry.get('reason'))})")
         elif result in ("skipped", "failed"):
-            lines.append(f"{host}: {result}: {entry.get('reason')}")
+            lines.append(f"{host}: {result}: {_shapes.plain(entry.get('reason'))}")
         else:
             lines.append(f"{host}: not reached (the run stopped at a failed node before it)")
     took = counts["upgraded"] + counts["unchanged"]
