@@ -19,7 +19,6 @@ the addresses the firewall admits to node_exporter (the Prometheus hosts').
 from __future__ import annotations
 
 import csv
-import io
 import ipaddress
 import math
 import re
@@ -106,22 +105,19 @@ def parse_query(stdout: Any, rc: int = 0) -> dict:
     named in ``unread`` only (the GPU answered).
     """
     text = stdout.decode("utf-8", "surrogateescape") if isinstance(stdout, bytes) else str(stdout or "")
-    text = text.replace("\0", "\ufffd")  # csv refuses NUL; the field that holds one is named below
     lost = bool(LOST.search(text))
     gpus, problems, unread = [], [], []
     names = [field[0] for field in FIELDS]
-    try:
-        rows = list(csv.reader(io.StringIO(text, newline=""), skipinitialspace=True))
-    except csv.Error as exc:  # not nvidia-smi's CSV
-        rows = []
-        problems.append(f"the output is not CSV ({exc})")
-        unread.append(problems[-1])
     seen: set[tuple[str, str]] = set()
-    for number, row in enumerate(rows, 1):
-        if not row or not "".join(row).strip():
+    # One record per line feed (nvidia-smi's line end): a CR or a NUL inside a line stays in its field and is named.
+    for number, raw in enumerate(text.split("\n"), 1):
+        raw = raw.removesuffix("\r")
+        if not raw.strip() or LOST.search(raw):
             continue
-        if LOST.search(",".join(row)):
-            continue
+        try:
+            row = next(csv.reader([raw], skipinitialspace=True), [])
+        except csv.Error:  # a CR in an unquoted field: the fields as the commas give them
+            row = [field.lstrip(" ") for field in raw.split(",")]
         if len(row) != len(names):
             problems.append(f"line {number} has {len(row)} fields, not {len(names)}")
             unread.append(problems[-1])
@@ -225,14 +221,29 @@ def _items(value: Any) -> list:
     return list(value) if isinstance(value, (list, tuple)) else []
 
 
+PLAN_LABELS = ("kind", "platform", "architecture", "flavour", "branch", "dkms_name")
+
+
 def _plan_problems(plan: Mapping[str, Any]) -> list[str]:
-    """What in the plan file has the wrong shape (the role writes it; a hand-edited one may not)."""
+    """What in the plan file has the wrong shape or is not one line of text (the role writes it; a hand-edited one
+    may not be what the role wrote). The labels are written anyway, escaped."""
     out = []
     for key in ("gpu_names", "problems"):
         if key in plan and plan[key] is not None and not isinstance(plan[key], (list, tuple)):
             out.append(f"the plan's {key} is not a list: {_shown(plan[key])}")
+    problems = _items(plan.get("problems"))
     out += [f"the plan's problems[{i}] is not a mapping: {_shown(p)}"
-            for i, p in enumerate(_items(plan.get("problems"))) if not isinstance(p, Mapping)]
+            for i, p in enumerate(problems) if not isinstance(p, Mapping)]
+    labels = [(f"the plan's {key}", plan.get(key)) for key in PLAN_LABELS]
+    labels += [(f"the plan's problems[{i}].{key}", p.get(key)) for i, p in enumerate(problems)
+               if isinstance(p, Mapping) for key in ("code", "severity")]
+    for name, value in labels:
+        if value is not None and not isinstance(value, (str, int)):
+            out.append(f"{name} is not text: {_shown(value)}")
+        elif isinstance(value, str):
+            problem = _label_problem(value, name)
+            if problem:
+                out.append(problem)
     return out
 
 
