@@ -24,7 +24,8 @@ description:
     option the role owns are refused), C(llama_cpp_exposure_problems) (sentences for a service that would listen where
     it should not), C(llama_cpp_server_exec) and C(llama_cpp_rpc_exec) (the services' ExecStart= lines),
     C(llama_cpp_archive_digest) (a shared build's recorded sha256, from its sidecar), C(llama_cpp_archive_check)
-    (sentences for an archive whose sha256 differs), C(llama_cpp_rpc_allow) (who may reach the RPC workers' port -
+    (sentences for an archive whose sha256 differs), C(llama_cpp_api_key_problem) (a sentence, never showing the key,
+    for an API key that is not one line), C(llama_cpp_rpc_allow) (who may reach the RPC workers' port -
     the servers' addresses, or llama_cpp_rpc_allow, with a warning of what a wider list exposes),
     C(llama_cpp_bench_figures) (llama-bench's JSON to tokens per second; an overflowing number, inf or nan is a
     sentence), C(llama_cpp_stale_builds) (the old builds to remove, keeping the current one and the newest others
@@ -109,6 +110,10 @@ def llama_cpp_rpc_allow(hostvars, servers, override=None) -> dict:
     return llama.rpc_allow(hostvars, servers, override)
 
 
+def llama_cpp_api_key_problem(key) -> str:
+    return llama.api_key_problem(key)
+
+
 def llama_cpp_bench_figures(stdout) -> list:
     return llama.bench_figures(stdout)
 
@@ -130,5 +135,6 @@ class FilterModule:
             "llama_cpp_server_exec": llama_cpp_server_exec, "llama_cpp_rpc_exec": llama_cpp_rpc_exec,
             "llama_cpp_archive_digest": llama_cpp_archive_digest, "llama_cpp_archive_check": llama_cpp_archive_check,
             "llama_cpp_rpc_allow": llama_cpp_rpc_allow, "llama_cpp_bench_figures": llama_cpp_bench_figures,
-            "llama_cpp_stale_builds": llama_cpp_stale_builds, "llama_cpp_stale_sources": llama_cpp_stale_sources,
+            "llama_cpp_api_key_problem": llama_cpp_api_key_problem, "llama_cpp_stale_builds": llama_cpp_stale_builds,
+            "llama_cpp_stale_sources": llama_cpp_stale_sources,
         })

@@ -185,7 +185,8 @@ def rpc_servers(hostvars: Mapping[str, Any], workers: Any, port: Any = 50052) ->
             number = _values.port(number, f"the port of {host}'s llama_cpp_rpc_endpoint {text!r}")
         else:
             address = hv.get("llama_cpp_rpc_address") or hv.get("ansible_host") or host
-            number = _values.port(hv.get("llama_cpp_rpc_port") or port, f"{host}'s llama_cpp_rpc_port")
+            own = hv.get("llama_cpp_rpc_port")
+            number = _values.port(port if own is None else own, f"{host}'s llama_cpp_rpc_port")
         address = str(address) if isinstance(address, str) else ""
         if not _rpc_address(address):
             raise LlamaCppError(f"{host}: {address!r} is not an IPv4 address or host name, which is all llama.cpp's"
@@ -341,10 +342,18 @@ def stale_sources(found: Any, source_sha256: str) -> list[str]:
 #
 # The options the role owns, from llama.cpp's own argument table: common/arg.cpp of the llama.cpp that
 # llama-cpp-python 0.3.36 vendors (llama_cpp_python-0.3.36/vendor/llama.cpp/common/arg.cpp in the source tarball the
-# role builds, the lab mirror's sources/llama_cpp_python-0.3.36.tar.gz), each with every alias its common_arg lists.
-# llama.cpp's parser (common_params_parse_ex) turns '_' into '-' in an argument starting with '--' and then looks the
-# whole word up, so '--api_key' is '--api-key'; it also reads '--name=value'. An extra argument is compared in that
-# same form (and, conservatively, so is '-x=value'). Each owned option names the variable that sets it.
+# role builds, sha256 832db069..., the lab mirror's sources/llama_cpp_python-0.3.36.tar.gz), each with every alias its
+# common_arg lists ({"-m", "--model"} line 3035, {"--host"} 3314, {"--port"} 3330, {"--reuse-port"} 3337,
+# {"--api-key"} 3492, {"--api-key-file"} 3503, {"--rpc"} 2680, {"-c", "--ctx-size"} 1639, {"-ngl", "--gpu-layers",
+# "--n-gpu-layers"} 2789, {"-t", "--threads"} 1517, {"-a", "--alias"} 3011, {"-lv", "--verbosity", "--log-verbosity"}
+# 3939, the model's other sources -mu/-dr/-hf/-hff 3044-3070, the router's --models-dir/--models-preset 3642-3649;
+# tests/unit/hostile/test_llama_cpp_hostile.py reads the tarball and checks that no alias is missing).
+# llama.cpp's parser (parse_cli_args, line 816) turns '_' into '-' in an argument starting with '--' and then looks
+# the whole word up, so '--api_key' is '--api-key'; it does not split '--name=value' (that word is an invalid argument
+# there), but a later release might, so an extra argument is compared by the part before '=' as well. --host takes
+# comma-separated addresses and UNIX socket paths (line 3316): the role's own is one host name or address. Each owned
+# option names the variable that sets it. The unit sets no Environment=, so llama.cpp's LLAMA_ARG_* variables are
+# the service manager's only.
 SERVER_OWNED: tuple[tuple[tuple[str, ...], str], ...] = (
     (("-m", "--model"), "llama_cpp_model_path or llama_cpp_model_url"),
     (("-mu", "--model-url"), "llama_cpp_model_url (fetched once and checked against llama_cpp_model_sha256)"),
@@ -671,3 +680,21 @@ def rpc_allow(hostvars: Mapping[str, Any], servers: Any, override: Any = None) -
                    f" ({', '.join(derived) or 'none'}){' - that is every address' if everyone else ''}: every host"
                    f" there reaches {RPC_EXPOSES}")
     return {"allow": allow, "derived": derived, "warning": warning}
+
+
+def api_key_problem(key: Any) -> str:
+    """A sentence (never showing the key) when llama_cpp_server_api_key cannot be written as the key file's one line:
+    a line break would add a second key (llama.cpp reads one per line), a leading '#' would make it a comment."""
+    if key is None or key == "":
+        return ""
+    if not isinstance(key, str):
+        return f"llama_cpp_server_api_key must be a string (from vault), not {type(key).__name__}"
+    try:
+        _values.single_line(key, "llama_cpp_server_api_key")
+    except _values.ValueProblem:
+        return ("llama_cpp_server_api_key must be one line of printable text: it holds a line break or a control"
+                " character (not shown), and llama-server reads one key per line of its key file")
+    if key.strip() != key or key.startswith("#"):
+        return ("llama_cpp_server_api_key must not start or end with a space or start with '#' (not shown):"
+                " llama-server would read another key, or none")
+    return ""

@@ -217,7 +217,7 @@ def test_the_rpc_worker_binds_an_ipv4_address_only():
 def test_systemd_exec_lines_quote_what_systemd_would_split_or_expand():
     assert llama.systemd_exec(["/b", "--model", "/m/a b.gguf", "--alias", "100%", "$HOME", 'say "hi"', "x\\y"]) == \
         '/b --model "/m/a b.gguf" --alias 100%% $$HOME "say \\"hi\\"" "x\\\\y"'
-    with pytest.raises(llama.LlamaCppError, match="single line of text; it holds the character U+000A"):
+    with pytest.raises(llama.LlamaCppError, match=r"single line of text; it holds the character U\+000A"):
         llama.systemd_exec(["/b", "a\nExecStartPre=/bin/evil"])
 
 
