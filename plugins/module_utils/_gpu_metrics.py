@@ -136,6 +136,9 @@ def parse_query(stdout: Any, rc: int = 0) -> dict:
             except _values.ValueProblem as exc:
                 gpu[name] = None
                 unread.append(str(exc))
+            if gpu[name] is not None and not math.isfinite(gpu[name] * metric[2]):  # 1e305 MiB: no number of bytes
+                unread.append(f"line {number}: {name} {gpu[name]:g} is out of range")
+                gpu[name] = None
         key = (gpu["index"], gpu["pci.bus_id"])
         if key in seen or not gpu["index"]:
             what = ("has no GPU index" if not gpu["index"] else
@@ -310,11 +313,7 @@ def render(inputs: Mapping[str, Any]) -> str:
         for name, metric in FIELDS:
             if metric is None or gpu.get(name) is None:
                 continue
-            value = gpu[name] * metric[2]
-            if not math.isfinite(value):  # 1e308 MiB is a finite reading but no number of bytes
-                unread.append(f"GPU {_shown(gpu.get('index', ''))}: {name} {gpu[name]:g} is out of range")
-                continue
-            out.add(metric[0], metric[1], value, labels)
+            out.add(metric[0], metric[1], gpu[name] * metric[2], labels)
 
     out.add("plan_info", "The host's GPU plan (homelab.nvidia_gpu.gpu_plan) when the collector was installed.", 1,
             {"kind": plan.get("kind", "unknown"), "platform": plan.get("platform", "unknown"),
