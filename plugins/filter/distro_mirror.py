@@ -14,7 +14,11 @@ description:
   - Debian (Raspberry Pi OS reports Debian) and Ubuntu (ports.ubuntu.com on arm64). The file's content (the release,
     its updates, the security archive; C(Signed-By) the distribution's archive keyring), and the files of the
     distribution's own that it replaces, so that the caller keeps a copy of them and disables them.
-  - An unknown distribution, a release that is not a codename or a URL apt would misread is an error naming it.
+  - An unknown distribution, a release that is not a codename, a URL that is not an http(s) URL on one line, or
+    components that are not a list of words (a string such as V(main) is refused, never read letter by letter) is an
+    error whose sentence names the role variable (C(distro_mirror_url), C(distro_mirror_security_url),
+    C(distro_mirror_components)). The file is rendered whole by C(plugins/module_utils/_apt_sources.py) and read back
+    before it is returned - no value can add a field such as C(Trusted).
   - One more filter in this file - C(distro_mirror_originals) (the results of C(slurp) over C(replaces) -> the paths
     that are the distribution's own files, not missing and not this role's stub in place of sources.list).
   - Pure Python in C(plugins/module_utils/_distro_mirror.py).
@@ -32,7 +36,7 @@ options:
     type: str
     default: ""
   components:
-    description: The components; empty for the distribution's usual set.
+    description: The components, a list of words; empty (or omitted) for the distribution's usual set.
     type: list
     elements: str
 """
@@ -55,15 +59,13 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _distro_mirror
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filters
 
 
 def distro_sources(facts, mirror="", security_mirror="", components=None) -> dict:
     if not isinstance(facts, dict):
         raise AnsibleFilterError("distro_sources: the input must be a dict (distribution, release, architecture)")
-    try:
-        return _distro_mirror.distro_sources(facts, mirror, security_mirror, components or None)
-    except _distro_mirror.DistroMirrorError as exc:
-        raise AnsibleFilterError(f"distro_sources: {exc}") from exc
+    return _distro_mirror.distro_sources(facts, mirror, security_mirror, components)
 
 
 def distro_mirror_originals(slurped) -> list:
@@ -74,4 +76,4 @@ def distro_mirror_originals(slurped) -> list:
 
 class FilterModule:
     def filters(self):
-        return {"distro_sources": distro_sources, "distro_mirror_originals": distro_mirror_originals}
+        return safe_filters({"distro_sources": distro_sources, "distro_mirror_originals": distro_mirror_originals})

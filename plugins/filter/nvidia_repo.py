@@ -16,6 +16,13 @@ description:
     V(debian12/sbsa), empty when the CUDA repo is off or unknown), C(key_file), C(key_fingerprint), C(deb_arch) and
     C(problem), the sentence that names the host and every supported combination when there is no tree.
   - The map lives only in C(plugins/module_utils/_nvidia_repo.py).
+  - One more filter in this file - C(nvidia_repo_files) (the role's variables, a dict of C(nvidia_repo_*) -> the text
+    of C(nvidia-cuda.sources), C(nvidia-container-toolkit.sources) and the pin file, the keys to fetch and check
+    (C(name), C(url), C(fingerprint), C(keyring)), C(cuda_keyring), C(toolkit_keyring), C(cuda_uri), C(toolkit_uri),
+    C(tree), C(deb_arch), C(pin_file), C(sources_dir)). Each value is checked where it enters (URLs, fingerprints,
+    the pin selector, the keyring directory, booleans) and the files are rendered whole in Python, so no inventory
+    value can add a field such as C(Trusted: yes) or a second C(Pin-Priority); a bad value is an error whose
+    sentence names the variable.
 options:
   _input:
     description: The distribution as Ansible names it (C(ansible_facts.distribution)).
@@ -53,15 +60,24 @@ _value:
   type: dict
 """
 
-from ansible.module_utils.parsing.convert_bool import boolean
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _nvidia_repo
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _nvidia_repo, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filters
 
 
 def nvidia_repo_target(distribution, version, architecture, cuda=True, toolkit=True) -> dict:
-    return _nvidia_repo.target(str(distribution), str(version), str(architecture),
-                               boolean(cuda, strict=False), boolean(toolkit, strict=False))
+    return _nvidia_repo.target(_values.single_line(distribution, "nvidia_repo_distribution", allow_empty=True),
+                               _values.single_line(version, "nvidia_repo_distribution_version", allow_empty=True),
+                               _values.single_line(architecture, "nvidia_repo_architecture", allow_empty=True),
+                               _values.boolean(cuda, "nvidia_repo_cuda_enabled"),
+                               _values.boolean(toolkit, "nvidia_repo_toolkit_enabled"))
+
+
+def nvidia_repo_files(settings) -> dict:
+    if not isinstance(settings, dict):
+        raise TypeError("the input must be a dict of the role's nvidia_repo_* variables")
+    return _nvidia_repo.files(settings)
 
 
 class FilterModule:
     def filters(self):
-        return {"nvidia_repo_target": nvidia_repo_target}
+        return safe_filters({"nvidia_repo_target": nvidia_repo_target, "nvidia_repo_files": nvidia_repo_files})

@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _apt_sources, _values
+
 DISTROS: dict[str, dict[str, Any]] = {
     "Debian": {
         "mirror": "http://deb.debian.org/debian",
@@ -37,18 +39,22 @@ DISTROS: dict[str, dict[str, Any]] = {
 SOURCES_PATH = "/etc/apt/sources.list.d/homelab-distro.sources"
 DISABLED_DIR = "/etc/apt/homelab-disabled"  # outside sources.list.d: apt neither reads nor warns about it
 STUB_MARK = "# homelab.nvidia_gpu.distro_mirror:"
-_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~%/+-]*)?")
+# The role's variables, named in the sentence of a refusal.
+NAMES = {"mirror": "distro_mirror_url", "security_mirror": "distro_mirror_security_url",
+         "components": "distro_mirror_components", "release": "the release (ansible_facts.distribution_release)"}
 
 
-class DistroMirrorError(ValueError):
-    """An unknown distribution, a release or URL apt would misread."""
+class DistroMirrorError(_values.ValueProblem):
+    """An unknown distribution, a release or URL apt would misread; the sentence names the variable."""
 
 
-def _url(value: Any, what: str) -> str:
-    text = str(value or "").strip().rstrip("/")
-    if not _URL.fullmatch(text):
-        raise DistroMirrorError(f"{what} must be an http(s) URL such as http://mirror.example/debian, not {value!r}")
-    return text
+def _url(value: Any, name: str) -> str:
+    """An http(s) URL (``_values.url``) without a trailing slash; one deb822 value."""
+    try:
+        text = _values.url(value, name).rstrip("/")
+        return _values.deb822_value(text, name)
+    except _values.ValueProblem as exc:
+        raise DistroMirrorError(f"{exc} (an http(s) URL such as http://mirror.example/debian)") from None
 
 
 def distro_sources(facts: Mapping[str, Any], mirror: Any = "", security_mirror: Any = "",
@@ -62,28 +68,41 @@ def distro_sources(facts: Mapping[str, Any], mirror: Any = "", security_mirror: 
     name = str(facts.get("distribution", ""))
     if name not in DISTROS:
         raise DistroMirrorError(f"the distro mirror knows {', '.join(DISTROS)}, not {name or '(no distribution)'}")
-    release = str(facts.get("release", ""))
-    if not re.fullmatch(r"[a-z]+", release):
-        raise DistroMirrorError(f"the release must be a codename such as bookworm or noble, not {release!r}")
+    release = facts.get("release", "")
+    if not isinstance(release, str) or not re.fullmatch(r"[a-z]+", release):
+        raise DistroMirrorError(f"{NAMES['release']} must be a codename such as bookworm or noble, not {release!r}")
     distro = DISTROS[name]
     arm = name == "Ubuntu" and str(facts.get("architecture", "")) not in ("x86_64", "amd64", "i386")
     default = distro["ports"] if arm else distro["mirror"]
-    main = _url(mirror or default, "the distro mirror")
-    security = _url(security_mirror or (main if arm else distro["security"]), "the security mirror")
-    parts = list(components or distro["components"])
+    main = _url(mirror or default, NAMES["mirror"])
+    security = _url(security_mirror or (main if arm else distro["security"]), NAMES["security_mirror"])
+    if components is None or (isinstance(components, (list, tuple)) and not components):
+        parts = list(distro["components"])
+    else:
+        try:  # a string is refused, never read letter by letter (Components: m a i n)
+            parts = _values.string_list(components, NAMES["components"],
+                                        lambda v, n: _values.word(v, n, r"[a-z][a-z0-9-]*",
+                                                                  "lower-case letters, digits and -"))
+        except _values.ValueProblem as exc:
+            raise DistroMirrorError(str(exc)) from None
     if name == "Debian" and release in ("bullseye", "buster"):
         parts = [p for p in parts if p != "non-free-firmware"]  # a component from bookworm on
-    bad = [p for p in parts if not re.fullmatch(r"[a-z][a-z0-9-]*", str(p))]
-    if bad or not parts:
-        raise DistroMirrorError(f"components must be names such as main, not {bad or 'none'}")
+    if not parts:
+        raise DistroMirrorError(f"{NAMES['components']} must name at least one component such as main")
 
-    def stanza(uri: str, suites: Sequence[str]) -> str:
-        return (f"Types: deb\nURIs: {uri}\nSuites: {' '.join(s.format(r=release) for s in suites)}\n"
-                f"Components: {' '.join(parts)}\nSigned-By: {distro['keyring']}\n")
+    def stanza(uri: str, suites: Sequence[str]) -> dict:
+        return {"Types": ["deb"], "URIs": [uri], "Suites": [s.format(r=release) for s in suites],
+                "Components": parts, "Signed-By": distro["keyring"]}
 
-    content = ("# Managed by homelab.nvidia_gpu.distro_mirror: the distribution's archive from one mirror (the files "
-               f"it replaces are kept in {DISABLED_DIR})\n" + stanza(main, distro["suites"]) + "\n"
-               + stanza(security, distro["security_suites"]))
+    names = {"URIs": f"{NAMES['mirror']} or {NAMES['security_mirror']}", "Suites": NAMES["release"],
+             "Components": NAMES["components"]}
+    try:
+        content = _apt_sources.sources_file(
+            [stanza(main, distro["suites"]), stanza(security, distro["security_suites"])], names,
+            [f"Managed by homelab.nvidia_gpu.distro_mirror: the distribution's archive from one mirror (the files it "
+             f"replaces are kept in {DISABLED_DIR})"])
+    except _values.ValueProblem as exc:
+        raise DistroMirrorError(str(exc)) from None
     stub = (f"{STUB_MARK} the distribution's sources are in {SOURCES_PATH};\n"
             f"# the original of this file is kept in {DISABLED_DIR}/sources.list (distro_mirror_state: absent puts "
             "it back).\n")

@@ -1,12 +1,18 @@
 # Copyright (c) homelab.nvidia_gpu contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The repo map (pure): which NVIDIA CUDA tree serves which host, and with which key.
+"""The repo map (pure): which NVIDIA CUDA tree serves which host, and with which key; and the role's apt files
+(``files``: the sources and the pin, rendered whole, from checked variables).
 
 The one place for it (sources: ../shared/reference/upstream-facts.md). Keys: distribution as Ansible
 names it, then the release (Debian: major version; Ubuntu: YY.MM).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _apt_sources, _signing_keys, _values
 
 CUDA_RELEASES = {
     "Debian": {
@@ -56,3 +62,79 @@ def target(distribution: str, version: str, architecture: str, cuda: bool = True
             f"NVIDIA's repos have no tree for {distribution} {version} on {architecture}. Supported: {supported()}. "
             "(arm64 hosts use the sbsa tree; the Jetson arm64 tree is not for discrete GPUs.)"),
     }
+
+
+_KEY_FILE = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+PIN_PRIORITIES = {"nvidia": 600, "debian": 100}  # above Debian's 500: NVIDIA wins; below it: the distribution wins
+SOURCES_DIR = "/etc/apt/sources.list.d"
+PIN_FILE = "/etc/apt/preferences.d/nvidia-cuda.pref"
+
+
+def _fingerprint(value: Any, default: str, name: str) -> str:
+    text = _values.single_line(value, name, allow_empty=True) if value not in (None, "") else default
+    try:
+        return _signing_keys.normalise_fingerprint(text)
+    except _signing_keys.BadFingerprint as exc:
+        raise _values.ValueProblem(f"{name}: {exc}") from None
+
+
+def files(settings: Mapping[str, Any]) -> dict:
+    """Everything the role writes, from its variables (``settings``: ``nvidia_repo_*`` as the role names them), each
+    checked where it enters: the text of ``nvidia-cuda.sources``, ``nvidia-container-toolkit.sources`` and the pin
+    file (empty when not written), the keys to fetch and check, the keyrings and the URIs apt will list.
+
+    A URL that is not an http(s) URL on one line, a fingerprint that is not a full one, a pin selector that is not
+    one line of apt_preferences(5), a key file name with a slash, a host without a CUDA tree: ``ValueProblem`` whose
+    sentence names the variable. The deb822 text comes from ``_apt_sources`` and holds exactly the fields meant.
+    """
+    def get(key: str, default: Any = None) -> Any:
+        return settings.get(f"nvidia_repo_{key}", default)
+
+    cuda = _values.boolean(get("cuda_enabled", True), "nvidia_repo_cuda_enabled")
+    toolkit = _values.boolean(get("toolkit_enabled", True), "nvidia_repo_toolkit_enabled")
+    experimental = _values.boolean(get("toolkit_experimental", False), "nvidia_repo_toolkit_experimental")
+    pin = _values.single_line(get("pin", "nvidia"), "nvidia_repo_pin")
+    if pin not in (*PIN_PRIORITIES, "none"):
+        raise _values.ValueProblem(f"nvidia_repo_pin must be nvidia, debian or none, not {pin!r}")
+    keyring_dir = _values.absolute_path(get("keyring_dir", "/etc/apt/keyrings"), "nvidia_repo_keyring_dir")
+    host = target(*(_values.single_line(get(key, ""), f"nvidia_repo_{key}", allow_empty=True)
+                    for key in ("distribution", "distribution_version", "architecture")), cuda, toolkit)
+    if host["problem"]:
+        raise _values.ValueProblem(host["problem"])
+    out: dict[str, Any] = {
+        "cuda_keyring": f"{keyring_dir}/nvidia-cuda.gpg",
+        "toolkit_keyring": f"{keyring_dir}/nvidia-container-toolkit.gpg",
+        "cuda_sources": "", "toolkit_sources": "", "pin": "", "keys": [], "cuda_uri": "", "toolkit_uri": "",
+        "tree": host["tree"], "deb_arch": host["deb_arch"], "pin_file": PIN_FILE, "sources_dir": SOURCES_DIR,
+    }
+    if cuda:
+        base = _values.url(get("cuda_base_url"), "nvidia_repo_cuda_base_url").rstrip("/")
+        fpr = _fingerprint(get("cuda_key_fingerprint"), host["key_fingerprint"], "nvidia_repo_cuda_key_fingerprint")
+        key_file = get("cuda_key_file") or host["key_file"]
+        key_file = _values.word(key_file, "nvidia_repo_cuda_key_file", _KEY_FILE, "letters, digits and . _ -")
+        out["cuda_uri"] = f"{base}/{host['tree']}"
+        out["cuda_sources"] = _apt_sources.sources_file(
+            {"Types": ["deb"], "URIs": [out["cuda_uri"] + "/"], "Suites": ["/"], "Signed-By": out["cuda_keyring"]},
+            {"URIs": "nvidia_repo_cuda_base_url", "Signed-By": "nvidia_repo_keyring_dir"},
+            [f"NVIDIA CUDA repository, tree {host['tree']}; trusted only with the key checked against", f"{fpr}."])
+        out["keys"].append({"name": "cuda", "url": f"{out['cuda_uri']}/{key_file}", "fingerprint": fpr,
+                            "keyring": out["cuda_keyring"]})
+        if pin != "none":
+            out["pin"] = _apt_sources.preferences_file(
+                {"Package": "*", "Pin": get("pin_selector", "release l=NVIDIA CUDA"),
+                 "Pin-Priority": PIN_PRIORITIES[pin]},
+                {"Pin": "nvidia_repo_pin_selector", "Package": "the package of the CUDA pin"},
+                [f"nvidia_repo_pin: {pin} ({'NVIDIA' if pin == 'nvidia' else 'the distribution'}'s packages win)"])
+    if toolkit:
+        base = _values.url(get("toolkit_base_url"), "nvidia_repo_toolkit_base_url").rstrip("/")
+        fpr = _fingerprint(get("toolkit_key_fingerprint"), "", "nvidia_repo_toolkit_key_fingerprint")
+        out["toolkit_uri"] = f"{base}/stable/deb/{host['deb_arch']}"
+        channels = ["stable", "experimental"] if experimental else ["stable"]
+        out["toolkit_sources"] = _apt_sources.sources_file(
+            [{"Types": ["deb"], "URIs": [f"{base}/{channel}/deb/$(ARCH)"], "Suites": ["/"],
+              "Signed-By": out["toolkit_keyring"]} for channel in channels],
+            {"URIs": "nvidia_repo_toolkit_base_url", "Signed-By": "nvidia_repo_keyring_dir"},
+            ["NVIDIA Container Toolkit repository; trusted only with the key checked against", f"{fpr}."])
+        out["keys"].append({"name": "toolkit", "url": f"{base}/gpgkey", "fingerprint": fpr,
+                            "keyring": out["toolkit_keyring"]})
+    return out

@@ -107,3 +107,32 @@ def test_toolkit_mirror_is_the_candidate_origin(host, deb_arch):
     channel = "experimental" if host.system_info.codename == "trixie" else "stable"
     assert f"{MIRROR}/libnvidia-container/{channel}/deb/{deb_arch}" in sources
     assert candidate == ("1.19.0~rc.1-1" if channel == "experimental" else "1.18.1-1")
+
+
+def deb822(text):
+    """(field, value) lists of each stanza: blank lines separate stanzas, # lines are comments; a line that starts
+    with a space (a continuation) is kept so that a test sees it."""
+    stanzas, current = [], []
+    for line in text.split("\n"):
+        if line.startswith("#"):
+            continue
+        if not line.strip():
+            if current:
+                stanzas.append(current)
+            current = []
+        else:
+            current.append(tuple(part.strip() for part in line.split(":", 1)) if not line[0].isspace() else ("", line))
+    return stanzas + ([current] if current else [])
+
+
+@pytest.mark.parametrize("path", [f"{SOURCES}/nvidia-cuda.sources", f"{SOURCES}/nvidia-container-toolkit.sources"])
+def test_sources_hold_exactly_their_fields(host, path):
+    stanzas = deb822(host.file(path).content_string)
+    assert stanzas, path
+    for stanza in stanzas:
+        assert [field for field, _value in stanza] == ["Types", "URIs", "Suites", "Signed-By"], stanza
+
+
+def test_pin_file_holds_one_pin_with_one_priority(host):
+    stanzas = deb822(host.file("/etc/apt/preferences.d/nvidia-cuda.pref").content_string)
+    assert stanzas == [[("Package", "*"), ("Pin", "release l=NVIDIA CUDA"), ("Pin-Priority", "600")]]
