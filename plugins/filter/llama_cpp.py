@@ -26,7 +26,7 @@ description:
     C(llama_cpp_archive_digest) (a shared build's recorded sha256, from its sidecar), C(llama_cpp_archive_check)
     (sentences for an archive whose sha256 differs), C(llama_cpp_api_key_problem) (a sentence, never showing the key,
     for an API key that is not one line), C(llama_cpp_rpc_allow) (who may reach the RPC workers' port -
-    the servers' addresses, or llama_cpp_rpc_allow, with a warning of what a wider list exposes),
+    the servers' addresses, or llama_cpp_rpc_allow; an Ansible warning says what a wider list exposes),
     C(llama_cpp_bench_figures) (llama-bench's JSON to tokens per second; an overflowing number, inf or nan is a
     sentence), C(llama_cpp_stale_builds) (the old builds to remove, keeping the current one and the newest others
     up to C(llama_cpp_keep_builds)), C(llama_cpp_stale_sources) (source tarballs and unpacked sources other than
@@ -66,6 +66,7 @@ _value:
   type: dict
 """
 
+from ansible.utils.display import Display
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _llama_cpp as llama
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filters
 
@@ -107,7 +108,10 @@ def llama_cpp_archive_check(expected, actual, key, where) -> list:
 
 
 def llama_cpp_rpc_allow(hostvars, servers, override=None) -> dict:
-    return llama.rpc_allow(hostvars, servers, override)
+    result = llama.rpc_allow(hostvars, servers, override)
+    if result["warning"]:
+        Display().warning(result["warning"])
+    return result
 
 
 def llama_cpp_api_key_problem(key) -> str:

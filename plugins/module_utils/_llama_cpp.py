@@ -566,7 +566,11 @@ def services(settings: Mapping[str, Any]) -> dict:
     backend = settings.get("backend")
     if backend not in ("cpu", "cuda"):
         raise LlamaCppError(f"the build's backend must be cpu or cuda, not {backend!r}")
-    out = {"server_argv": [], "rpc_argv": [], "server_unit": "", "rpc_unit": "", "problems": []}
+    server_allow = settings.get("server_allow")
+    if server_allow is not None:
+        server_allow = _values.address_list(server_allow, "llama_cpp_server_allow")
+    out = {"server_argv": [], "rpc_argv": [], "server_unit": "", "rpc_unit": "", "problems": [],
+           "server_allow": server_allow, "server_exposes": SERVER_EXPOSES}
     if not (serve or work):
         return out
     user = _values.word(settings.get("user"), "llama_cpp_user", _USER,
@@ -628,6 +632,7 @@ def archive_check(expected: Any, actual: Any, key: str, where: str) -> list[str]
 
 # --- who may reach the RPC workers --------------------------------------------------------------------------------
 
+SERVER_EXPOSES = "llama-server's OpenAI-compatible API (behind llama_cpp_server_api_key where one is set)"
 RPC_EXPOSES = ("llama.cpp's RPC worker (no authentication: whoever reaches the port can load tensors into it, run"
                " computations and read its memory)")
 
@@ -668,7 +673,7 @@ def rpc_allow(hostvars: Mapping[str, Any], servers: Any, override: Any = None) -
             if not _values.is_loopback(address) and address not in derived:
                 derived.append(address)
     if override is None:
-        return {"allow": derived, "derived": derived, "warning": ""}
+        return {"allow": derived, "derived": derived, "warning": "", "exposes": RPC_EXPOSES}
     allow = _values.address_list(override, "llama_cpp_rpc_allow")
     servers_set = {ipaddress.ip_network(a) for a in derived}
     wider = [a for a in allow if ipaddress.ip_network(a) not in servers_set
@@ -679,7 +684,7 @@ def rpc_allow(hostvars: Mapping[str, Any], servers: Any, override: Any = None) -
         warning = (f"llama_cpp_rpc_allow admits {', '.join(wider)} beyond the servers of llama_cpp_servers_group"
                    f" ({', '.join(derived) or 'none'}){' - that is every address' if everyone else ''}: every host"
                    f" there reaches {RPC_EXPOSES}")
-    return {"allow": allow, "derived": derived, "warning": warning}
+    return {"allow": allow, "derived": derived, "warning": warning, "exposes": RPC_EXPOSES}
 
 
 def api_key_problem(key: Any) -> str:

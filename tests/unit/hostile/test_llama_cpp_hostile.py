@@ -370,7 +370,8 @@ HOSTVARS = {"lm-server": {"ansible_facts": {"default_ipv4": {"address": "172.18.
 
 def test_the_rpc_allow_list_is_the_servers_addresses():
     out = llama.rpc_allow(HOSTVARS, ["lm-server", "gpu-1"])
-    assert out == {"allow": ["172.18.0.4", "10.9.0.4", "192.168.50.40"], "derived": out["derived"], "warning": ""}
+    assert out["allow"] == out["derived"] == ["172.18.0.4", "10.9.0.4", "192.168.50.40"] and out["warning"] == ""
+    assert "no authentication" in out["exposes"]
     assert llama.rpc_allow(HOSTVARS, [])["allow"] == []  # no server: only loopback reaches the workers
 
 
@@ -398,6 +399,14 @@ def test_an_allow_list_of_the_servers_or_loopback_warns_of_nothing():
 def test_a_malformed_allow_list_is_refused_naming_it(override):
     with pytest.raises(llama.LlamaCppError, match=r"^llama_cpp_rpc_allow"):
         llama.rpc_allow(HOSTVARS, ["lm-server"], override)
+
+
+def test_the_servers_optional_allow_list_is_checked_and_named():
+    assert _services()["server_allow"] is None  # no table: the API key protects the port
+    assert _services(server_allow=["10.0.0.0/24", "10.0.0.7"])["server_allow"] == ["10.0.0.0/24", "10.0.0.7/32"]
+    for bad in ("10.0.0.0/24", ["10.0.0.0/33"], ["x y"]):
+        with pytest.raises(llama.LlamaCppError, match=r"^llama_cpp_server_allow"):
+            _services(server_allow=bad)
 
 
 # --- the API key ---------------------------------------------------------------------------------------------------
