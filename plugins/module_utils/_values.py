@@ -156,8 +156,9 @@ _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 def ip_address(value: Any, name: str, version: int | None = None) -> str:
     """An IP address in its canonical form (IPv6 without brackets)."""
     text = single_line(value, name) if not isinstance(value, int) or isinstance(value, bool) else "not-an-address"
-    try:
-        address = ipaddress.ip_address(text.strip().strip("[]") if text.startswith("[") else text.strip())
+    try:  # a scope ID (fe80::1%eth0) is refused: ipaddress takes any text after % (spaces, braces, quotes)
+        address = None if "%" in text else ipaddress.ip_address(
+            text.strip().strip("[]") if text.startswith("[") else text.strip())
     except ValueError:
         address = None
     if address is None or (version is not None and address.version != version):
@@ -214,6 +215,8 @@ def cidr(value: Any, name: str) -> str:
     """A network or a single address (``10.0.0.0/24``, ``10.0.0.5``), canonical, host bits allowed."""
     text = single_line(value, name).strip()
     try:
+        if "%" in text:
+            raise ValueError(text)
         return str(ipaddress.ip_network(text, strict=False))
     except ValueError:
         raise ValueProblem(f"{name} must be an address or a network such as 192.168.1.0/24, not {_shown(value)}"

@@ -227,3 +227,11 @@ def test_systemd_words_follow_the_manual(word, written):
     # systemd.unit(5) "Specifiers": "%%" is a single percent sign; systemd.service(5) "Command lines": "$$" is a
     # literal dollar sign, and a word with spaces is double-quoted with C-style escapes.
     assert v.systemd_word(word, "w") == written
+
+
+@pytest.mark.parametrize("value", ["fe80::1%} accept", "fe80::1%a b", "fe80::1%eth0", "fe80::%x/64"])
+def test_a_scope_id_is_refused_since_ipaddress_takes_any_text_after_it(value):
+    # Python's ipaddress keeps whatever follows % (spaces, braces): nft syntax, a split word.
+    for check in (v.ip_address, v.cidr, v.listen_address, v.hostname):
+        with pytest.raises(v.ValueProblem):
+            check(value, "allow")
