@@ -36,7 +36,8 @@ PROTOCOLS = ("tcp", "udp")
 NAME_PATTERN = r"[a-z0-9][a-z0-9_]{0,47}"
 # IPv4-mapped IPv6 (::ffff:a.b.c.d): such a client reaches netfilter as an IPv4 packet, so it is allowed as IPv4.
 _MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
-_REJECT = {"tcp": "reject with tcp reset", "udp": "reject with icmpx type port-unreachable"}
+# counted: what the table refused can be read back (nft list table ...: counter packets N)
+_REJECT = {"tcp": "counter reject with tcp reset", "udp": "counter reject with icmpx type port-unreachable"}
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
