@@ -26,7 +26,10 @@ description:
     address, a port and the variables' prefix, optionally the old C(ADDRESS:PORT) setting, to where a service
     listens - C(address), C(port), C(listen), C(url), C(loopback), C(wildcard)), C(gpu_metrics_host_addresses)
     (hostvars and a list of hosts to every address a connection from them can come from, for the firewall's allow
-    list) and C(gpu_metrics_exposure) (the warning for a port widened beyond its narrow default, or an empty string).
+    list), C(gpu_metrics_exposure) (the warning for a port widened beyond its narrow default, or an empty string) and
+    C(gpu_metrics_settings) (the role's options without their C(gpu_metrics_) prefix, checked, to the listening
+    addresses, the allow lists, node_exporter's and Prometheus's C(ARGS=) lines, the collector's C(ExecStart=) and
+    the warnings, which it also shows as Ansible warnings).
   - Pure Python in C(plugins/module_utils/_gpu_metrics.py), which the role also installs beside the collector.
 options:
   _input:
@@ -50,6 +53,7 @@ _value:
   type: dict
 """
 
+from ansible.utils.display import Display
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_metrics
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
@@ -67,6 +71,14 @@ def gpu_metrics_scrape_targets(hostvars, hosts, port=9100, scraper=None) -> list
 @safe_filter
 def gpu_metrics_alert_rules(options=None) -> dict:
     return _gpu_metrics.alert_rules(options)
+
+
+@safe_filter
+def gpu_metrics_settings(options) -> dict:
+    result = _gpu_metrics.settings(options)
+    for warning in result["warnings"]:
+        Display().warning(warning)
+    return result
 
 
 @safe_filter
@@ -89,4 +101,5 @@ class FilterModule:
         return safe_filters({
             "gpu_metrics_plan": gpu_metrics_plan, "gpu_metrics_scrape_targets": gpu_metrics_scrape_targets,
             "gpu_metrics_alert_rules": gpu_metrics_alert_rules, "gpu_metrics_listen": gpu_metrics_listen,
-            "gpu_metrics_host_addresses": gpu_metrics_host_addresses, "gpu_metrics_exposure": gpu_metrics_exposure})
+            "gpu_metrics_host_addresses": gpu_metrics_host_addresses, "gpu_metrics_exposure": gpu_metrics_exposure,
+            "gpu_metrics_settings": gpu_metrics_settings})

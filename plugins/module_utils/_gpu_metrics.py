@@ -505,25 +505,77 @@ def exposure(endpoint: Mapping[str, Any], what: str, variable: str, firewall: An
     ``what`` the service (``node_exporter``, ``Prometheus``), ``variable`` its address variable, ``firewall``
     whether the role's nftables table guards it, ``allow`` whom that table admits (``allow_variable``). Loopback is
     never a warning; beyond it, the port is one when ``always`` (Prometheus: no authentication, loopback by
-    default), when it listens on every address, when no table guards it, or when the table admits every address."""
+    default), when it listens on every address, or when no table guards it (a table that admits every address is
+    the firewall role's own warning)."""
     endpoint = _mapping(endpoint)
     if endpoint.get("loopback"):
         return ""
     guarded = _values.boolean(firewall, "gpu_metrics_firewall")
     allowed = _values.address_list(allow, allow_variable or f"the allow list for {variable}") if guarded else []
     every = any(ipaddress.ip_network(a).prefixlen == 0 for a in allowed)
-    if guarded and not every and not endpoint.get("wildcard") and not always:
+    if guarded and every:
+        return ""  # the firewall role warns itself, with what the port exposes (firewall_exposes)
+    if guarded and not endpoint.get("wildcard") and not always:
         return ""
     where = "every address of this host" if endpoint.get("wildcard") else str(endpoint.get("address"))
     if not guarded:
         whom = "every host that can reach it (gpu_metrics_firewall is false: no table of this role guards it)"
-    elif every:
-        whom = f"every host ({allow_variable} admits every address)"
     else:
         whom = ("this host and " + (", ".join(allowed) if allowed else f"no other (add them to {allow_variable})")
                 + f" (the role's nftables table, {allow_variable})")
     return (f"{variable}: {what} listens on {where}, port {endpoint.get('port')}, without authentication, for {whom}."
             f" It exposes {EXPOSES.get(what, what)}.")
+
+
+_SAFE_PATH = r"/[A-Za-z0-9_.+@/-]*"
+
+
+def settings(options: Mapping[str, Any]) -> dict:
+    """The role's options, checked where they enter (each refusal names its variable), and what follows from them:
+    ``interval``, ``textfile_dir``, ``exporter`` and ``prometheus`` (``listen()``), ``firewall``, ``exporter_allow``
+    and ``prometheus_allow`` (canonical address lists), ``exporter_args`` (node_exporter's ARGS= line for
+    /etc/default/prometheus-node-exporter), ``prometheus_args`` (Prometheus's), ``collector_exec`` (the collector
+    unit's ExecStart=), ``warnings`` (what a widened port exposes). ``options`` holds the variables without their
+    ``gpu_metrics_`` prefix."""
+    opts = _mapping(options)
+    interval = _values.integer(opts.get("interval"), "gpu_metrics_interval", 5, 86400)
+    textfile_dir = _values.word(_values.absolute_path(opts.get("textfile_dir"), "gpu_metrics_textfile_dir"),
+                                "gpu_metrics_textfile_dir", _SAFE_PATH, "/, letters, digits and . _ + @ -")
+    firewall = _values.boolean(opts.get("firewall", True), "gpu_metrics_firewall")
+    exporter_on = _values.boolean(opts.get("node_exporter", True), "gpu_metrics_node_exporter")
+    prometheus_on = _values.boolean(opts.get("prometheus", False), "gpu_metrics_prometheus")
+    exporter_address = opts.get("node_exporter_address")
+    if not exporter_on and exporter_address in (None, ""):  # no node_exporter here: nothing listens
+        exporter_address = "127.0.0.1"
+    exporter = listen(exporter_address, opts.get("node_exporter_port", 9100),
+                      "gpu_metrics_node_exporter", opts.get("node_exporter_listen", ""))
+    prometheus = listen(opts.get("prometheus_address", "127.0.0.1"), opts.get("prometheus_port", 9090),
+                        "gpu_metrics_prometheus")
+    exporter_allow = _values.address_list(opts.get("node_exporter_allow") if exporter_on and firewall else [],
+                                          "gpu_metrics_node_exporter_allow")
+    prometheus_allow = _values.address_list(opts.get("prometheus_allow") if prometheus_on and firewall else [],
+                                            "gpu_metrics_prometheus_allow")
+    warnings = []
+    if exporter_on:
+        warnings.append(exposure(exporter, "node_exporter", "gpu_metrics_node_exporter_address", firewall,
+                                 exporter_allow, "gpu_metrics_node_exporter_allow"))
+    if prometheus_on:
+        warnings.append(exposure(prometheus, "Prometheus", "gpu_metrics_prometheus_address", firewall,
+                                 prometheus_allow, "gpu_metrics_prometheus_allow", always=True))
+    out_file = f"{textfile_dir}/homelab_gpu.prom"
+    lib = opts.get("lib", "/usr/local/lib/homelab-gpu-metrics")
+    plan_file = opts.get("plan_file", "/etc/homelab-gpu-metrics/plan.json")
+    exporter_flags = f"--collector.textfile.directory={textfile_dir} --web.listen-address={exporter['listen']}"
+    return {
+        "interval": interval, "textfile_dir": textfile_dir, "firewall": firewall,
+        "exporter": exporter, "prometheus": prometheus,
+        "exporter_allow": exporter_allow, "prometheus_allow": prometheus_allow,
+        "exporter_args": f'ARGS="{exporter_flags}"',
+        "prometheus_args": f'ARGS="--web.listen-address={prometheus["listen"]}"',
+        "collector_exec": _values.systemd_exec(["/usr/bin/python3", f"{lib}/collect.py", "--plan", plan_file,
+                                                "--out", out_file], "the collector's command"),
+        "warnings": [w for w in warnings if w],
+    }
 
 
 EXPOSES = {
