@@ -465,7 +465,9 @@ def host_addresses(hostvars: Mapping[str, Any], hosts: Any, name: str = "gpu_met
                 f"{name}: no address of the Prometheus host {host} is known (its facts were not gathered in this"
                 " play and its ansible_host is not an IP address): run the play on it too, or set"
                 f" {name} to the addresses that may scrape node_exporter")
-        out += [a for a in found if a not in out]
+        for address in found:
+            if address not in out:
+                out.append(address)
     return out
 
 

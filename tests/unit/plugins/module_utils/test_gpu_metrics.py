@@ -161,3 +161,81 @@ def test_alert_rules_carry_the_thresholds_and_refuse_bad_ones():
                              ({"temperature": "hot"}, "a number"), ({"stale_after": "-1m"}, "duration")):
         with pytest.raises(gm.MetricsError, match=message):
             gm.alert_rules(options)
+
+
+# --- where the services listen, whom the firewall admits, what a widened port is told (issue #31) -----------------
+
+def test_listen_addresses_and_the_former_single_setting():
+    assert gm.listen("192.168.50.40", 9100, "gpu_metrics_node_exporter") == {
+        "address": "192.168.50.40", "port": 9100, "listen": "192.168.50.40:9100", "url": "http://192.168.50.40:9100",
+        "loopback": False, "wildcard": False}
+    every = gm.listen("10.0.0.1", 9100, "gpu_metrics_node_exporter", ":9100")  # the old default: every address
+    assert (every["listen"], every["url"], every["wildcard"], every["loopback"]) == (
+        ":9100", "http://127.0.0.1:9100", True, False)
+    assert gm.listen("", 1, "x", "[fd00::1]:9200")["listen"] == "[fd00::1]:9200"
+    assert gm.listen("127.0.0.1", "9090", "gpu_metrics_prometheus")["loopback"] is True
+    assert gm.listen("::", 9090, "gpu_metrics_prometheus")["url"] == "http://127.0.0.1:9090"
+
+
+def test_settings_render_the_lines_and_warn_only_for_a_widened_port():
+    base = {"interval": 60, "textfile_dir": "/var/lib/prometheus/node-exporter", "node_exporter_address": "10.0.0.5",
+            "node_exporter_port": 9100, "node_exporter_allow": ["10.0.0.2", "10.0.0.2/32", "fd00::2"],
+            "prometheus": True, "firewall": True}
+    out = gm.settings(base)
+    assert out["exporter_args"] == ('ARGS="--collector.textfile.directory=/var/lib/prometheus/node-exporter'
+                                    ' --web.listen-address=10.0.0.5:9100"')
+    assert out["prometheus_args"] == 'ARGS="--web.listen-address=127.0.0.1:9090"'
+    assert out["exporter_allow"] == ["10.0.0.2/32", "fd00::2/128"] and out["warnings"] == []
+    assert out["collector_exec"] == ("/usr/bin/python3 /usr/local/lib/homelab-gpu-metrics/collect.py --plan"
+                                     " /etc/homelab-gpu-metrics/plan.json --out"
+                                     " /var/lib/prometheus/node-exporter/homelab_gpu.prom")
+    unguarded = gm.settings(dict(base, firewall="false"))  # -e gpu_metrics_firewall=false arrives as a string
+    assert unguarded["firewall"] is False and unguarded["exporter_allow"] == []
+    assert len(unguarded["warnings"]) == 1 and "gpu_metrics_firewall is false" in unguarded["warnings"][0]
+    (wide,) = gm.settings(dict(base, node_exporter_address="0.0.0.0"))["warnings"]
+    assert "every address of this host" in wide and "10.0.0.2/32, fd00::2/128" in wide
+    (prom,) = gm.settings(dict(base, prometheus_address="10.0.0.5", prometheus_allow=[]))["warnings"]
+    assert prom.startswith("gpu_metrics_prometheus_address: Prometheus listens on 10.0.0.5, port 9090")
+    assert "no other (add them to gpu_metrics_prometheus_allow)" in prom
+    # a table that admits every address is the firewall role's warning, not a second one here
+    assert gm.settings(dict(base, node_exporter_allow=["0.0.0.0/0"]))["warnings"] == []
+    # no node_exporter on a host without an address: nothing listens, nothing to refuse
+    assert gm.settings(dict(base, node_exporter=False, node_exporter_address=""))["exporter"]["loopback"]
+    for bad, message in ((dict(base, interval=4), "gpu_metrics_interval"),
+                         (dict(base, textfile_dir="/var/lib/my metrics"), "gpu_metrics_textfile_dir"),
+                         (dict(base, textfile_dir="/var/%h"), "gpu_metrics_textfile_dir"),
+                         (dict(base, textfile_dir="relative"), "gpu_metrics_textfile_dir"),
+                         (dict(base, node_exporter_allow="10.0.0.2"), "gpu_metrics_node_exporter_allow must be a list"),
+                         (dict(base, prometheus_port=65536), "gpu_metrics_prometheus_port"),
+                         (dict(base, firewall="maybe"), "gpu_metrics_firewall")):
+        with pytest.raises(ValueError, match=message):
+            gm.settings(bad)
+
+
+def test_scrape_targets_follow_where_each_node_exporter_listens():
+    endpoint = "gpu_metrics_node_exporter_endpoint"
+    hostvars = {
+        "prom": {"ansible_host": "prom.lan", endpoint: {"address": "127.0.0.1", "port": 9100}},
+        "n1": {"ansible_host": "n1.lan", endpoint: {"address": "10.0.0.11", "port": "9101"}},
+        "n2": {"ansible_host": "n2.lan", endpoint: {"address": "", "port": 9100}},
+        "n3": {"gpu_metrics_scrape_address": "n3.example", "group_names": ["gpu_nodes"],
+               endpoint: {"address": "10.0.0.13", "port": 9100}},
+        "n4": {endpoint: {"address": "fd00::14", "port": 9100}},
+    }
+    targets = gm.scrape_targets(hostvars, list(hostvars), 9100, "prom")
+    assert [t["targets"][0] for t in targets] == ["127.0.0.1:9100", "10.0.0.11:9101", "n2.lan:9100",
+                                                   "n3.example:9100", "[fd00::14]:9100"]
+    assert targets[3]["labels"] == {"node": "n3", "gpu_node": "true"}
+    with pytest.raises(gm.MetricsError, match=r"prom's node_exporter listens on 127\.0\.0\.1 only"):
+        gm.scrape_targets(hostvars, ["prom"], 9100, "another-prometheus-host")
+
+
+def test_the_prometheus_hosts_addresses_for_the_firewall():
+    hostvars = {
+        "prom": {"ansible_host": "prom.lan", "ansible_facts": {
+            "all_ipv4_addresses": ["192.168.50.5", "172.17.0.1"], "all_ipv6_addresses": ["fe80::1", "fd00::5"],
+            "default_ipv4": {"address": "192.168.50.5"}}},
+        "prom2": {"ansible_host": "192.168.50.6"},
+    }
+    assert gm.host_addresses(hostvars, ["prom", "prom2"]) == ["192.168.50.5", "172.17.0.1", "fd00::5", "192.168.50.6"]
+    assert gm.host_addresses(hostvars, []) == []
