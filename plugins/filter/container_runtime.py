@@ -57,8 +57,15 @@ from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors 
 
 @safe_filter
 def containerd_settings(config, systemd_cgroup, sandbox_image="", cri=True, extra=None) -> dict:
+    config = dict(_shapes.mapping(config, "the input (containerd's config facts)"))
+    version = config.get("version")
+    if isinstance(version, bool) or version not in (1, 2, 3):
+        raise _values.ValueProblem(f"config facts need a config version of 1, 2 or 3, not {_values._shown(version)}")
+    for key in ("runc_runtimes", "disabled_plugins"):
+        if key in config:
+            config[key] = _values.string_list(config[key], f"the config facts' {key}")
     return _containerd_settings.settings(
-        dict(_shapes.mapping(config, "the input (containerd's config facts)")),
+        config,
         _values.boolean(systemd_cgroup, "systemd_cgroup (container_runtime_containerd_systemd_cgroup)"),
         _values.single_line(sandbox_image or "", "sandbox_image (container_runtime_containerd_sandbox_image)",
                             allow_empty=True),

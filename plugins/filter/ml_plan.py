@@ -74,6 +74,11 @@ def ml_torch_reinstall(installed, install) -> str:
     install = _shapes.mapping(install, "the argument (ml_plan's torch_install)")
     if not install:
         raise _values.ValueProblem("the argument must be ml_plan's torch_install, not an empty dict")
+    install = dict(install)
+    if install.get("pip"):
+        install["pip"] = _values.string_list(install["pip"], "torch_install.pip")
+    if install.get("local") is not None:
+        install["local"] = _values.single_line(install["local"], "torch_install.local", allow_empty=True)
     return _ml_plan.torch_reinstall(install, _shapes.plain(installed) if installed is not None else None)
 
 

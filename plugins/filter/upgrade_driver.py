@@ -82,8 +82,9 @@ def upgrade_driver_decision(text, driver, source, branch, version="") -> dict:
     branch = _values.integer(branch, "branch (a driver branch such as 580)", 1, 9999)
     packages = _values.string_list(driver.get("packages"), "driver.packages", PACKAGE)
     dkms = driver.get("dkms_package")
-    driver = dict(driver, packages=packages,
-                  dkms_package=PACKAGE(dkms, "driver.dkms_package") if dkms not in (None, "") else dkms)
+    if dkms not in (None, "") and (not isinstance(dkms, str) or dkms not in packages):
+        raise _values.ValueProblem(f"driver.dkms_package must be one of driver.packages, not {_values._shown(dkms)}")
+    driver = dict(driver, packages=packages)
     version = _values.single_line(version or "", "version (upgrade_driver_version)", allow_empty=True)
     return _upgrade_driver.decide(_shapes.text(text, "the input"), driver, source, branch, version)
 

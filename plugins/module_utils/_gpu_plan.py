@@ -246,8 +246,18 @@ def host_plan(gpus: Sequence[Mapping], host: Mapping, raw_choices: Mapping | Non
     if any(not isinstance(g, Mapping) for g in gpus):
         raise PlanError("every entry of ansible_facts.nvidia_gpus must be a mapping")
     for index, gpu in enumerate(gpus):
+        where = f"ansible_facts.nvidia_gpus[{index}]"
         for key in ("catalog", "link", "verdict"):
-            _shapes.mapping(gpu.get(key), f"ansible_facts.nvidia_gpus[{index}].{key}")
+            _shapes.mapping(gpu.get(key), f"{where}.{key}")
+        catalog = gpu.get("catalog") or {}
+        if catalog.get("compute_capability") is not None:
+            _values.word(catalog["compute_capability"], f"{where}.catalog.compute_capability",
+                         r"[0-9]{1,2}\.[0-9]{1,2}", "a compute capability such as 6.1")
+        if catalog.get("last_branch") is not None:
+            _values.integer(catalog["last_branch"], f"{where}.catalog.last_branch", 1, 9999)
+        for key in ("name", "architecture"):
+            if catalog.get(key) is not None:
+                _values.single_line(catalog[key], f"{where}.catalog.{key}", allow_empty=True, max_length=256)
     name = _shapes.plain(name)
     choices = _choices(raw_choices)
     pinned, branch_reason = _pinned_branch(choices)

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_catalog as catalog
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _shapes, _values
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu_plan import DRIVER_CUDA_MAX, version_key
 
 TOOLKIT_SOURCES = ("cuda_repo", "debian")
@@ -260,14 +261,22 @@ def workstation_summary(python_plan: Mapping, toolkit_plan: Mapping | None = Non
     Both plans are ml_plan's results. ``toolkit_plan`` is cuda_toolkit's choice (from apt's list) where that role
     ran, else ``python_plan``'s toolkit part is used; ``torch_fact`` is ml_python's ``ml_python_installed``.
     """
+    python_plan = _shapes.mapping(python_plan, "ml_python_plan")
+    toolkit_plan = _shapes.mapping(toolkit_plan, "cuda_toolkit_plan")
+    torch_fact = _shapes.mapping(torch_fact, "ml_python_installed")
+    for plan, name, keys in ((toolkit_plan or python_plan, "cuda_toolkit_plan" if toolkit_plan else "ml_python_plan",
+                              ("toolkit_summary",)), (python_plan, "ml_python_plan", ("torch_summary",))):
+        if any(not isinstance(plan.get(key), str) for key in keys):
+            raise _values.ValueProblem(f"{name} must be ml_plan's result (with {', '.join(keys)}),"
+                                       f" not {_values._shown(plan)}")
     line = f"{(toolkit_plan or python_plan)['toolkit_summary']}; {python_plan['torch_summary']}"
     if torch_fact:
-        matmul = torch_fact.get("matmul") or {}
+        matmul = _shapes.mapping(torch_fact.get("matmul"), "ml_python_installed.matmul")
         if matmul.get("ran"):
-            ran = f"matmul on {matmul.get('device')} {'right' if matmul.get('right') else 'WRONG'}"
+            ran = f"matmul on {_shapes.plain(matmul.get('device'))} {'right' if matmul.get('right') else 'WRONG'}"
         else:
-            ran = str(matmul.get("why") or "matmul not run")
-        line += f"; installed torch {torch_fact.get('version') or 'none'}, {ran}"
+            ran = _shapes.plain(matmul.get("why") or "matmul not run")
+        line += f"; installed torch {_shapes.plain(torch_fact.get('version') or 'none')}, {ran}"
     return line
 
 
@@ -282,13 +291,35 @@ def nvcc_arch_flags(plan: Mapping) -> list[str]:
 
 def ml_plan(plan: Mapping, choices: Mapping | None = None) -> dict:
     """Everything the ML roles install, with a reason each, and the host's summary line."""
-    choices = dict(choices or {})
+    plan = dict(_shapes.mapping(plan, "the host's nvidia_gpu_plan"))
+    for key in ("verdict", "driver"):
+        _shapes.mapping(plan.get(key), f"nvidia_gpu_plan.{key}")
+    cuda = dict(_shapes.mapping(plan.get("cuda"), "nvidia_gpu_plan.cuda"))
+    for key in ("min", "max", "gpu_max", "driver_max"):
+        if cuda.get(key) is not None:
+            cuda[key] = _values.word(cuda[key], f"nvidia_gpu_plan.cuda.{key}", r"[0-9]{1,4}(\.[0-9]{1,4}){0,3}",
+                                     "a CUDA version such as 12.6")
+    if "compute_capabilities" in cuda:
+        cuda["compute_capabilities"] = _values.string_list(
+            cuda["compute_capabilities"], "nvidia_gpu_plan.cuda.compute_capabilities",
+            lambda v, n: _values.word(v, n, r"[0-9]{1,2}\.[0-9]{1,2}", "a compute capability such as 6.1"))
+    if cuda.get("reason") is not None:
+        cuda["reason"] = _shapes.plain(cuda["reason"])
+    plan["cuda"] = cuda
+    choices = dict(_shapes.mapping(choices, "the ML choices"))
     available = choices.get("available")
+    if available is not None:
+        available = _values.string_list(available, "the toolkit versions apt offers (available)")
     if choices.get("apt_names") is not None:
-        available = toolkit_versions(choices["apt_names"])
+        available = toolkit_versions(_shapes.lines(choices["apt_names"], "apt_names (apt-cache pkgnames' lines)"))
+    for key in ("toolkit_source", "torch_variant", "torch_source", "release"):
+        if key in choices:
+            choices[key] = _values.single_line(choices[key], key, allow_empty=True)
+    if "torch_index" in choices:
+        choices["torch_index"] = _values.url(choices["torch_index"], "torch_index (ml_python_torch_index)")
     toolkit = toolkit_choice(plan, choices.get("toolkit_source", "cuda_repo"), choices.get("toolkit_version", "auto"),
                              choices.get("release", ""), available)
-    cudnn = cudnn_choice(toolkit, bool(choices.get("cudnn", True)))
+    cudnn = cudnn_choice(toolkit, _values.boolean(choices.get("cudnn", True), "cudnn (cuda_toolkit_cudnn)"))
     torch = torch_choice(plan, choices.get("torch_variant", "auto"), choices.get("torch_index", catalog.TORCH_INDEX))
     install = torch_install(torch, choices.get("torch_source", "pip"), choices.get("torch_version", ""),
                             choices.get("release", ""))
