@@ -16,7 +16,7 @@ description:
   - C(Types) is a list of V(deb)/V(deb-src); C(URIs) a list of http(s) URLs; C(Suites), C(Components) and
     C(Architectures) lists of words (a string is refused, never read letter by letter as C(m a i n)); a suite that ends
     with C(/) stands alone without C(Components); C(Signed-By) an absolute path, always required. Every value is one
-    line, so a newline in an inventory value cannot add C(Trusted: yes); the text is read back before it is returned
+    line, so a newline in an inventory value cannot add C(Trusted) set to C(yes); the text is read back before it is returned
     and must hold exactly the fields given.
   - A bad value is an error whose sentence names the variable that O(names) gives for its field.
   - Two more filters in this file - C(apt_preferences) (a list of pins, each C(Package), C(Pin) - a selector that
@@ -31,7 +31,8 @@ options:
     elements: dict
     required: true
   names:
-    description: The variable that feeds each field (C({'URIs': 'container_runtime_docker_repo_base_url'})).
+    description: >-
+      The variable that feeds each field, for example C({'URIs': 'container_runtime_docker_repo_base_url'}).
     type: dict
   comments:
     description: Comment lines at the top of the file (each line of each entry becomes a C(# ) line).

@@ -21,7 +21,7 @@ description:
     (C(name), C(url), C(fingerprint), C(keyring)), C(cuda_keyring), C(toolkit_keyring), C(cuda_uri), C(toolkit_uri),
     C(tree), C(deb_arch), C(pin_file), C(sources_dir)). Each value is checked where it enters (URLs, fingerprints,
     the pin selector, the keyring directory, booleans) and the files are rendered whole in Python, so no inventory
-    value can add a field such as C(Trusted: yes) or a second C(Pin-Priority); a bad value is an error whose
+    value can add a field such as C(Trusted) set to C(yes) or a second C(Pin-Priority); a bad value is an error whose
     sentence names the variable.
 options:
   _input:

@@ -202,4 +202,3 @@ def preferences_file(pins: Any, names: Mapping[str, str] | None = None, comments
     if isinstance(pins, (str, bytes)) or not isinstance(pins, Sequence) or not pins:
         raise ValueProblem("an apt preferences file needs a list of pins (Package, Pin, Pin-Priority)")
     return _file(comments, [pin_stanza(p, names, f"apt pin {i + 1}") for i, p in enumerate(pins)])
-

@@ -65,7 +65,7 @@ options:
   mode:
     description:
       - Permissions of O(dest), as for M(ansible.builtin.file) (octal or symbolic).
-      - Checked, with O(owner) and O(group), before anything is downloaded or written: a bad mode or an unknown
+      - Checked, with O(owner) and O(group), before anything is downloaded or written - a bad mode or an unknown
         user leaves O(dest) as it was.
     type: raw
     default: "0644"
