@@ -24,7 +24,8 @@ description:
     torch must carry (C(+cu126)), or Debian's C(python3-torch), refused where the plan wants a CUDA build.
   - Two more filters in this file - C(ml_torch_reinstall) (the installed torch version, then C(torch_install) -
     why it must be reinstalled, empty when it is the right build and release) and C(ml_workstation_summary)
-    (ml_python's plan, cuda_toolkit's plan, the fact C(ml_python_installed) - one line per workstation).
+    (ml_python's plan, cuda_toolkit's plan, the fact C(ml_python_installed) - one line per workstation) and
+    C(ml_pip_conf(index_url, trusted_hosts, env)) (the lines of an environment's C(pip.conf), each value checked).
   - Pure Python in C(plugins/module_utils/_ml_plan.py).
 options:
   _input:
@@ -90,7 +91,12 @@ def ml_workstation_summary(python_plan, toolkit_plan=None, torch_fact=None) -> s
                                         torch_fact if isinstance(torch_fact, dict) else None)
 
 
+@safe_filter
+def ml_pip_conf(index_url, trusted_hosts, env) -> str:
+    return _ml_plan.pip_conf(index_url, trusted_hosts, env)
+
+
 class FilterModule:
     def filters(self):
         return safe_filters({"ml_plan": ml_plan, "ml_torch_reinstall": ml_torch_reinstall,
-                "ml_workstation_summary": ml_workstation_summary})
+                "ml_workstation_summary": ml_workstation_summary, "ml_pip_conf": ml_pip_conf})

@@ -330,3 +330,16 @@ def ml_plan(plan: Mapping, choices: Mapping | None = None) -> dict:
     return {"toolkit": toolkit, "cudnn": cudnn, "torch": torch, "torch_install": install,
             "nvcc_flags": nvcc_arch_flags(plan), "refusals": refusals, "toolkit_summary": toolkit_summary,
             "torch_summary": torch_summary, "summary": f"{toolkit_summary}; {torch_summary}"}
+
+
+def pip_conf(index_url: Any, trusted_hosts: Any, env: Any) -> str:
+    """The lines of an environment's pip.conf after its header: the index (an http(s) URL, empty for PyPI) and the
+    hosts pip may reach over plain HTTP, each checked, so no value adds a line or a setting."""
+    env = _values.absolute_path(env, "the environment (ml_python_root/ml_python_env_name)")
+    index_url = _values.url(index_url, "ml_python_pip_index_url") if index_url not in (None, "") else ""
+    hosts = _values.string_list(trusted_hosts, "ml_python_pip_trusted_hosts", lambda v, n: _values.word(
+        v, n, r"[A-Za-z0-9][A-Za-z0-9.:-]*", "a host name, an address or host:port"))
+    lines = [f"# pip's site configuration of {env}: every pip of this environment reads it.", "[global]"]
+    lines += [f"index-url = {index_url}"] if index_url else []
+    lines += [f"trusted-host = {' '.join(hosts)}"] if hosts else []
+    return "\n".join([*lines, "disable-pip-version-check = true"])

@@ -93,6 +93,7 @@ VALID = {
     "ml_plan": (_PLAN, {"toolkit_version": "auto", "release": "bookworm", "cudnn": True}),
     "ml_torch_reinstall": ("2.8.0+cu126", _ML["torch_install"]),
     "ml_workstation_summary": (_ML, _ML, {"version": "2.8.0+cu126", "matmul": {"ran": True, "device": "cuda"}}),
+    "ml_pip_conf": ("https://pypi.lan/simple", ["pypi.lan", "10.0.0.5:8080"], "/opt/ml/torch"),
     "nvidia_driver_runfile_problems": ("https://example.org/NVIDIA-Linux-x86_64-580.95.05.run", "sha256:" + "a" * 64,
                                        False),
     "nvidia_driver_runfile_version": ("https://example.org/NVIDIA-Linux-x86_64-580.95.05.run",),
@@ -280,6 +281,7 @@ def test_inf_nan_and_overflowing_numbers_are_refused_by_name(number):
     ("nvidia_driver_reboot_reasons", 0, ("kernels",), ("kernels",)),
     ("nvidia_driver_dkms_failure", 0, ("missing",), ("missing",)),
     ("ml_plan", 1, ("available",), ("available",)),
+    ("ml_pip_conf", 1, (), ("ml_python_pip_trusted_hosts",)),
 ])
 def test_a_string_where_a_list_belongs_is_refused_not_read_letter_by_letter(name, index, path, words):
     problem = _refused(name, _with(name, index, path, "gpu_nodes"), *words)
@@ -453,3 +455,31 @@ def test_a_pipe_in_a_gpu_name_is_escaped_and_codes_stay_greppable():
         {"code": "pi5_16k_page_kernel", "severity": "blocking"}, {"code": "_x_", "severity": "blocking"}]}
     report = FILTERS["validate_report"](hostvars, ["node-1"], "now")
     assert "CANNOT WORK: pi5_16k_page_kernel, \\_x\\_ |" in report
+
+
+# --- pip.conf of the shared environment ----------------------------------------------------------------------------
+
+def test_pip_conf_has_its_lines_and_nothing_else():
+    text = FILTERS["ml_pip_conf"](*VALID["ml_pip_conf"])
+    assert text.split("\n") == [
+        "# pip's site configuration of /opt/ml/torch: every pip of this environment reads it.", "[global]",
+        "index-url = https://pypi.lan/simple", "trusted-host = pypi.lan 10.0.0.5:8080",
+        "disable-pip-version-check = true"]
+    assert FILTERS["ml_pip_conf"]("", [], "/opt/ml/torch").split("\n")[2:] == ["disable-pip-version-check = true"]
+
+
+@HYPOTHESIS
+@given(index=st.one_of(st.text(max_size=30), st.sampled_from([
+    "https://x\ntrusted-host = evil", "https://x\u2028index-url=http://evil", "https://pypi.lan/simple\n"])),
+    host=st.text(max_size=20), env=st.text(max_size=20))
+def test_no_pip_conf_value_adds_a_setting(index, host, env):
+    try:
+        text = FILTERS["ml_pip_conf"](index, [host], "/opt/" + env)
+    except AnsibleFilterError as exc:
+        assert re.search(r"ml_python_pip_index_url|ml_python_pip_trusted_hosts\[0\]|ml_python_root", str(exc))
+        assert not RAW.search(str(exc))
+        return
+    keys = [line.split(" = ", 1)[0] for line in text.split("\n")[2:]]
+    assert keys in (["index-url", "trusted-host", "disable-pip-version-check"],
+                    ["trusted-host", "disable-pip-version-check"])
+    assert len(text.split("\n")) == len(keys) + 2
