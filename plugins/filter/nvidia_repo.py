@@ -17,7 +17,7 @@ description:
     C(problem), the sentence that names the host and every supported combination when there is no tree.
   - The map lives only in C(plugins/module_utils/_nvidia_repo.py).
   - One more filter in this file - C(nvidia_repo_files) (the role's variables, a dict of C(nvidia_repo_*) -> the text
-    of C(nvidia-cuda.sources), C(nvidia-container-toolkit.sources) and the pin file, the keys to fetch and check
+    of C(nvidia-cuda.sources), C(nvidia-container-toolkit.sources) and the pin file, C(signing_keys) to fetch and check
     (C(name), C(url), C(fingerprint), C(keyring)), C(cuda_keyring), C(toolkit_keyring), C(cuda_uri), C(toolkit_uri),
     C(tree), C(deb_arch), C(pin_file), C(sources_dir)). Each value is checked where it enters (URLs, fingerprints,
     the pin selector, the keyring directory, booleans) and the files are rendered whole in Python, so no inventory

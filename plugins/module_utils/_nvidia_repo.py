@@ -104,7 +104,7 @@ def files(settings: Mapping[str, Any]) -> dict:
     out: dict[str, Any] = {
         "cuda_keyring": f"{keyring_dir}/nvidia-cuda.gpg",
         "toolkit_keyring": f"{keyring_dir}/nvidia-container-toolkit.gpg",
-        "cuda_sources": "", "toolkit_sources": "", "pin": "", "keys": [], "cuda_uri": "", "toolkit_uri": "",
+        "cuda_sources": "", "toolkit_sources": "", "pin": "", "signing_keys": [], "cuda_uri": "", "toolkit_uri": "",
         "tree": host["tree"], "deb_arch": host["deb_arch"], "pin_file": PIN_FILE, "sources_dir": SOURCES_DIR,
     }
     if cuda:
@@ -117,7 +117,7 @@ def files(settings: Mapping[str, Any]) -> dict:
             {"Types": ["deb"], "URIs": [out["cuda_uri"] + "/"], "Suites": ["/"], "Signed-By": out["cuda_keyring"]},
             {"URIs": "nvidia_repo_cuda_base_url", "Signed-By": "nvidia_repo_keyring_dir"},
             [f"NVIDIA CUDA repository, tree {host['tree']}; trusted only with the key checked against", f"{fpr}."])
-        out["keys"].append({"name": "cuda", "url": f"{out['cuda_uri']}/{key_file}", "fingerprint": fpr,
+        out["signing_keys"].append({"name": "cuda", "url": f"{out['cuda_uri']}/{key_file}", "fingerprint": fpr,
                             "keyring": out["cuda_keyring"]})
         if pin != "none":
             out["pin"] = _apt_sources.preferences_file(
@@ -135,6 +135,6 @@ def files(settings: Mapping[str, Any]) -> dict:
               "Signed-By": out["toolkit_keyring"]} for channel in channels],
             {"URIs": "nvidia_repo_toolkit_base_url", "Signed-By": "nvidia_repo_keyring_dir"},
             ["NVIDIA Container Toolkit repository; trusted only with the key checked against", f"{fpr}."])
-        out["keys"].append({"name": "toolkit", "url": f"{base}/gpgkey", "fingerprint": fpr,
+        out["signing_keys"].append({"name": "toolkit", "url": f"{base}/gpgkey", "fingerprint": fpr,
                             "keyring": out["toolkit_keyring"]})
     return out

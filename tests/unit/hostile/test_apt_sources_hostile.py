@@ -192,7 +192,7 @@ def test_nvidia_repo_files_are_exactly_the_fields_meant():
          ("Suites", "/"), ("Signed-By", "/etc/apt/keyrings/nvidia-container-toolkit.gpg")]
         for channel in ("stable", "experimental")]
     assert deb822(out["pin"]) == [[("Package", "*"), ("Pin", "release l=NVIDIA CUDA"), ("Pin-Priority", "100")]]
-    assert out["keys"] == [
+    assert out["signing_keys"] == [
         {"name": "cuda", "url": "https://mirror.lab/cuda/repos/debian12/x86_64/3bf863cc.pub",
          "fingerprint": "EB693B3035CD5710E231E123A4B469963BF863CC", "keyring": "/etc/apt/keyrings/nvidia-cuda.gpg"},
         {"name": "toolkit", "url": "https://nvidia.github.io/libnvidia-container/gpgkey",
@@ -204,7 +204,7 @@ def test_nvidia_repo_files_are_exactly_the_fields_meant():
 def test_nvidia_repo_without_pin_or_cuda_writes_no_pin():
     assert nr.files({**SETTINGS, "nvidia_repo_pin": "none"})["pin"] == ""
     out = nr.files({**SETTINGS, "nvidia_repo_cuda_enabled": "false"})
-    assert out["pin"] == out["cuda_sources"] == "" and [k["name"] for k in out["keys"]] == ["toolkit"]
+    assert out["pin"] == out["cuda_sources"] == "" and [k["name"] for k in out["signing_keys"]] == ["toolkit"]
 
 
 @pytest.mark.parametrize(("key", "value", "needle"), [
@@ -245,7 +245,7 @@ def test_any_nvidia_repo_variable_is_refused_by_name_or_gives_exactly_the_fields
             assert all(fields == SOURCE for fields in names_of(out[name])), out[name]
     if out["pin"]:
         assert names_of(out["pin"]) == [["Package", "Pin", "Pin-Priority"]]
-    for key_ in out["keys"]:
+    for key_ in out["signing_keys"]:
         assert _values.url(key_["url"], "url") == key_["url"] and len(key_["fingerprint"]) == 40
 
 
