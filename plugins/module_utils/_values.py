@@ -59,7 +59,7 @@ def integer(value: Any, name: str, minimum: int | None = None, maximum: int | No
     number = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif (isinstance(value, str) and re.fullmatch(r"\s*[+-]?[0-9]{1,19}\s*", value)) or (
+    elif (isinstance(value, str) and re.fullmatch(r" *[+-]?[0-9]{1,19} *", value)) or (
             isinstance(value, float) and math.isfinite(value) and value.is_integer()):
         number = int(value)
     low = "" if minimum is None else f" of {minimum} or more"
