@@ -168,8 +168,8 @@ def table(name: Any, ports: Any, allow: Any, exposes: Any = "", state: Any = "pr
         raise FirewallProblem(f"firewall_state must be present or absent, not {_shown(state)}")
     if state == "absent":
         return {"name": checked, "table": TABLE.format(name=checked), "unit": UNIT.format(name=checked),
-                "path": f"{DIRECTORY}/{checked}.nft", "ports": [], "listed": "", "allow": [], "exposes": "", "everyone": [],
-                "text": "", "warnings": [], "state": "absent"}
+                "path": f"{DIRECTORY}/{checked}.nft", "ports": [], "listed": "", "allow": [], "exposes": "",
+                "everyone": [], "text": "", "warnings": [], "state": "absent"}
     port_entries = port_list(ports)
     allow4, allow6 = allow_list(allow)
     what = _checked(lambda v, n: _values.single_line(v, n, allow_empty=True, max_length=200),

@@ -65,13 +65,13 @@ def test_the_table_is_replaced_in_one_transaction_and_its_chain_only_rejects():
 
 
 def test_loopback_and_tracked_connections_come_first():
-    lines = _statements(nf.table("x", NODE + [{"port": 53, "protocol": "udp"}], [])["text"])
+    lines = _statements(nf.table("x", [*NODE, {"port": 53, "protocol": "udp"}], [])["text"])
     rules = lines[5:-2]
     assert rules[:2] == ['iif "lo" accept', "ct state established,related accept"]
 
 
 def test_an_empty_allow_list_rejects_everyone_but_loopback_and_has_no_empty_set():
-    text = nf.table("x", NODE + [{"port": 53, "protocol": "udp"}], [])["text"]
+    text = nf.table("x", [*NODE, {"port": 53, "protocol": "udp"}], [])["text"]
     assert "{ }" not in text and "saddr" not in text
     assert "\t\ttcp dport { 9100 } counter reject with tcp reset\n" in text
     assert "\t\tudp dport { 53 } counter reject with icmpx type port-unreachable\n" in text
@@ -172,7 +172,8 @@ def test_absent_checks_only_the_name():
     ("x", NODE, ["10.0.0.1\n"], "", "present", r"firewall_allow\[0\] must be a single line"),
     ("x", NODE, ["fe80::1%eth0"], "", "present", r"firewall_allow\[0\] must be an address or a network without a zone"),
     ("x", NODE, ["fe80::1%} accept"], "", "present", r"without a zone"),
-    ("x", NODE, ["0.0.0.0"], "", "present", r"firewall_allow\[0\] is 0.0.0.0, which is no host's address: write 0.0.0.0/0"),
+    ("x", NODE, ["0.0.0.0"], "", "present",
+     r"firewall_allow\[0\] is 0.0.0.0, which is no host's address: write 0.0.0.0/0"),
     ("x", NODE, ["::"], "", "present", r"firewall_allow\[0\] is ::, which is no host's address: write ::/0"),
     ("x", NODE, [], "metrics\nExecStart=/bin/sh", "present", "firewall_exposes must be a single line"),
     ("x", NODE, [], ["metrics"], "present", "firewall_exposes must be a string"),
@@ -203,7 +204,8 @@ def test_the_filter_shows_each_warning_as_an_ansible_warning(monkeypatch):
 
 # --- what the file means, read back by an interpreter of its own lines -----------------------------------------
 
-_RULE = re.compile(r"(tcp|udp) dport \{ ([0-9, ]+) \}(?: (ip6?) saddr \{ ([0-9a-f.:/, ]+) \})? (?:counter )?(accept|reject)")
+_RULE = re.compile(r"(tcp|udp) dport \{ ([0-9, ]+) \}(?: (ip6?) saddr \{ ([0-9a-f.:/, ]+) \})? "
+                   r"(?:counter )?(accept|reject)")
 
 
 def verdict(text: str, protocol: str, port: int, source: str) -> str:
