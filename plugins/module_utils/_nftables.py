@@ -39,8 +39,6 @@ _MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 # counted: what the table refused can be read back (nft list table ...: counter packets N)
 _REJECT = {"tcp": "counter reject with tcp reset", "udp": "counter reject with icmpx type port-unreachable"}
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
 
 def _shown(value: Any) -> str:
     text = repr(value)
@@ -93,7 +91,7 @@ def _checked(check: Any, value: Any, name: str) -> Any:
         raise FirewallProblem(str(exc)) from None
 
 
-def _network(text: str, name: str) -> Network:
+def _network(text: str, name: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     if "%" in text:
         raise FirewallProblem(f"{name} must be an address or a network without a zone (%...), not"
                               f" {_shown(text)}")

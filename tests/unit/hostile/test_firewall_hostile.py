@@ -135,14 +135,18 @@ def _verdict(text_: str, protocol: str, port: int, source: ipaddress.IPv4Address
     return "accept"
 
 
+def _unspecified(entry: str) -> bool:
+    network = ipaddress.ip_network(entry, strict=False)
+    return network.num_addresses == 1 and network.network_address.is_unspecified
+
+
+networks = st.one_of(
+    st.tuples(st.ip_addresses(), st.integers(0, 128)).map(lambda t: f"{t[0]}/{min(t[1], t[0].max_prefixlen)}"),
+    st.ip_addresses().map(str))
+
+
 @HYPOTHESIS
-@given(allow=st.lists(st.one_of(
-           st.tuples(st.ip_addresses(), st.integers(0, 128)).map(
-               lambda t: f"{t[0]}/{min(t[1], t[0].max_prefixlen)}"),
-           st.ip_addresses().map(str)), max_size=5).filter(
-           lambda entries: not any(ipaddress.ip_network(e, strict=False).num_addresses == 1
-                                   and ipaddress.ip_network(e, strict=False).network_address.is_unspecified
-                                   for e in entries)),
+@given(allow=st.lists(networks, max_size=5).filter(lambda entries: not any(map(_unspecified, entries))),
        sources=st.lists(st.ip_addresses(), min_size=1, max_size=6))
 def test_a_source_is_rejected_exactly_when_no_entry_as_given_contains_it(allow, sources):
     result = nf.table("x", [{"port": 9100}, {"port": 53, "protocol": "udp"}], allow)
