@@ -14,6 +14,8 @@ command -v apt-ftparchive >/dev/null || need_apt+=(apt-utils)
 command -v lspci >/dev/null || need_apt+=(pciutils)
 command -v make >/dev/null || need_apt+=(make)
 command -v shellcheck >/dev/null || need_apt+=(shellcheck)  # ansible-test sanity runs it on our scripts
+command -v nft >/dev/null || need_apt+=(nftables)  # the firewall's unit tests load its tables with the real nft
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)  # _values' tests have systemd read a quoted ExecStart=
 if ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
   command -v dockerd >/dev/null || need_apt+=(docker.io)
 fi
