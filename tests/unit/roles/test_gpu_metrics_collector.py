@@ -1,7 +1,8 @@
 # Copyright (c) homelab.nvidia_gpu contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The collector the role gpu_metrics installs (roles/gpu_metrics/files/collect.py), run as the timer runs it: with
-_gpu_metrics.py and _values.py next to it, fake nvidia-smi and dkms on PATH, a fake sysfs and /proc; the textfile it writes."""
+_gpu_metrics.py and _values.py next to it, fake nvidia-smi and dkms on PATH, a fake sysfs and /proc; the textfile it
+writes."""
 
 from __future__ import annotations
 
