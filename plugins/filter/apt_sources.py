@@ -16,8 +16,8 @@ description:
   - C(Types) is a list of V(deb)/V(deb-src); C(URIs) a list of http(s) URLs; C(Suites), C(Components) and
     C(Architectures) lists of words (a string is refused, never read letter by letter as C(m a i n)); a suite that ends
     with C(/) stands alone without C(Components); C(Signed-By) an absolute path, always required. Every value is one
-    line, so a newline in an inventory value cannot add C(Trusted) set to C(yes); the text is read back before it is returned
-    and must hold exactly the fields given.
+    line, so a newline in an inventory value cannot add C(Trusted) set to C(yes); the text is read back before it is
+    returned and must hold exactly the fields given.
   - A bad value is an error whose sentence names the variable that O(names) gives for its field.
   - Two more filters in this file - C(apt_preferences) (a list of pins, each C(Package), C(Pin) - a selector that
     starts with C(release), C(origin) or C(version) - and C(Pin-Priority), a non-zero whole number; same O(names) and

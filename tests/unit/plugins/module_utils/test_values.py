@@ -26,7 +26,8 @@ LINE_BREAKS = ["\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u20
 
 # --- checks where a value enters ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value", [0, 65536, -1, True, False, "99999", ":99999", "8888\n", "80a", 80.5, None, [80], "", "0x50"])
+@pytest.mark.parametrize("value", [0, 65536, -1, True, False, "99999", ":99999", "8888\n", "80a", 80.5, None, [80],
+                                   "", "0x50"])
 def test_a_port_out_of_range_or_of_the_wrong_type_is_refused_naming_the_variable(value):
     with pytest.raises(v.ValueProblem, match=r"^node_port must be a port between 1 and 65535, not "):
         v.port(value, "node_port")
