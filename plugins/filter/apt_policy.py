@@ -75,10 +75,10 @@ def apt_missing(text, packages) -> list:
 @safe_filter
 def apt_upstream_version(version) -> str:
     return _apt_policy.upstream_version(_values.single_line("" if version is None else version, "the version",
-                                                                 allow_empty=True))
+                                                            allow_empty=True))
 
 
 class FilterModule:
     def filters(self):
         return safe_filters({"apt_policy": apt_policy, "apt_upstream_version": apt_upstream_version,
-                "apt_missing": apt_missing})
+                             "apt_missing": apt_missing})

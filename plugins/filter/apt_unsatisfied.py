@@ -86,4 +86,4 @@ def apt_dpkg_status(text, packages) -> dict:
 class FilterModule:
     def filters(self):
         return safe_filters({"apt_unsatisfied": apt_unsatisfied, "apt_dpkg_query_argv": apt_dpkg_query_argv,
-                "apt_dpkg_status": apt_dpkg_status})
+                             "apt_dpkg_status": apt_dpkg_status})

@@ -122,4 +122,4 @@ def site_address_problems(hostvars, hosts, cidr="", require_ip=True):
 class FilterModule:
     def filters(self):
         return safe_filters({"gpu_plan": gpu_plan, "gpu_plan_summary_lines": gpu_plan_summary_lines,
-                "site_address_problems": site_address_problems})
+                             "site_address_problems": site_address_problems})

@@ -99,4 +99,4 @@ def ml_pip_conf(index_url, trusted_hosts, env) -> str:
 class FilterModule:
     def filters(self):
         return safe_filters({"ml_plan": ml_plan, "ml_torch_reinstall": ml_torch_reinstall,
-                "ml_workstation_summary": ml_workstation_summary, "ml_pip_conf": ml_pip_conf})
+                             "ml_workstation_summary": ml_workstation_summary, "ml_pip_conf": ml_pip_conf})

@@ -109,4 +109,4 @@ def nvidia_driver_runfile_version(url) -> str:
 class FilterModule:
     def filters(self):
         return safe_filters({"nvidia_driver_runfile_problems": nvidia_driver_runfile_problems,
-                "nvidia_driver_runfile_version": nvidia_driver_runfile_version})
+                             "nvidia_driver_runfile_version": nvidia_driver_runfile_version})

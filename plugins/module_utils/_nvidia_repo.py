@@ -118,7 +118,7 @@ def files(settings: Mapping[str, Any]) -> dict:
             {"URIs": "nvidia_repo_cuda_base_url", "Signed-By": "nvidia_repo_keyring_dir"},
             [f"NVIDIA CUDA repository, tree {host['tree']}; trusted only with the key checked against", f"{fpr}."])
         out["signing_keys"].append({"name": "cuda", "url": f"{out['cuda_uri']}/{key_file}", "fingerprint": fpr,
-                            "keyring": out["cuda_keyring"]})
+                                    "keyring": out["cuda_keyring"]})
         if pin != "none":
             out["pin"] = _apt_sources.preferences_file(
                 {"Package": "*", "Pin": get("pin_selector", "release l=NVIDIA CUDA"),
@@ -136,5 +136,5 @@ def files(settings: Mapping[str, Any]) -> dict:
             {"URIs": "nvidia_repo_toolkit_base_url", "Signed-By": "nvidia_repo_keyring_dir"},
             ["NVIDIA Container Toolkit repository; trusted only with the key checked against", f"{fpr}."])
         out["signing_keys"].append({"name": "toolkit", "url": f"{base}/gpgkey", "fingerprint": fpr,
-                            "keyring": out["toolkit_keyring"]})
+                                    "keyring": out["toolkit_keyring"]})
     return out

@@ -47,7 +47,7 @@ def ctr_image_ref(image: str) -> str:
     """An image name as containerd wants it: Docker Hub names get their registry and library/ prefix."""
     image = _values.word(image, "the container image", r"[A-Za-z0-9][A-Za-z0-9_.+:@/-]*",
                          "letters, digits and . _ + : @ / -")
-    if "/" in image and re.search(r"[.:]|^localhost$", image.split("/")[0]):
+    if "/" in image and re.search(r"[.:]|^localhost$", image.split("/", maxsplit=1)[0]):
         return image
     return f"docker.io/{image}" if "/" in image else f"docker.io/library/{image}"
 
@@ -59,7 +59,7 @@ def check_plan(tools: Mapping[str, str], engines: Sequence[str], gpu_present: bo
     tools = _shapes.mapping(tools, "the node's tools")
     engines = _values.string_list(engines, "the node's engines (nvidia_container_toolkit_runtimes)")
     gpu_present = _values.boolean(gpu_present, "the node's gpu_present")
-    kernels = _values.string_list(kernels, "the node's kernels", lambda v, n: _values.word(v, n))
+    kernels = _values.string_list(kernels, "the node's kernels", _values.word)
     image = _values.single_line(image, "the node's image (validate_image)")
     sample = _values.single_line(sample, "the node's sample (validate_cuda_sample_image)", allow_empty=True)
     namespace = _values.word(namespace, "the node's namespace")
@@ -163,7 +163,7 @@ def check_results(plan: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str,
 def refused_node(refusals: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """validate_node of a GPU node whose plan gave it the runtime only: nothing to check, and why."""
     codes = ", ".join(_shapes.plain(r.get("code")) for r in _shapes.mappings(refusals, "the plan's refusals",
-                                                                              "a problem (code, message)"))
+                                                                             "a problem (code, message)"))
     return {"gpu_present": False, "skipped": True, "driver_version": "not installed", "cuda_version": "",
             "why_no_gpu": "the GPU verdict says it cannot work on this host",
             "checks": [{"check": "GPU stack", "result": "not run",

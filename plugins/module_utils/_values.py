@@ -299,7 +299,7 @@ def deb822_words(value: Any, name: str) -> str:
     """A space-separated field (Components:, Suites:, URIs:, Architectures:) from a list of words; a string is
     refused rather than read letter by letter."""
     words = string_list(value, name, lambda v, n: word(v, n, r"[A-Za-z0-9][A-Za-z0-9_.+:@~/-]*",
-                                                                "letters, digits and . _ + : @ ~ / -"),
+                                                       "letters, digits and . _ + : @ ~ / -"),
                         allow_empty=False)
     return " ".join(words)
 

@@ -130,7 +130,7 @@ VALID = {
 # --- hostile values ------------------------------------------------------------------------------------------------
 SCALARS = st.one_of(
     st.none(), st.booleans(), st.integers(), st.integers(min_value=2**63), st.floats(),
-    st.sampled_from([float("inf"), float("-inf"), float("nan"), 10**400 if False else 2**1100, -0.0]),
+    st.sampled_from([float("inf"), float("-inf"), float("nan"), 2**1100, -0.0]),
     st.text(), st.text(alphabet=st.characters(codec="utf-8", categories=["Cc", "Zl", "Zp", "Cs", "Sm", "Po"])),
     st.sampled_from(["false", "maybe", "a|b", "x\ny", "\udcff\udcfeGPU", "Tesla P4 | x", "\u2028", "../..", "$(id)",
                      "0.0.0.0", "65536", "-1", "gpu_nodes", "580", "nan", "inf"]),
@@ -418,7 +418,7 @@ def _tables(report):
 
 
 CELL_TEXT = st.one_of(st.text(max_size=30), st.sampled_from(["a|b", "x\ny|z", "\\|", "\\", "`|`", "| --- |",
-                                                               "\u2028|", "\r\n| a | b |", "\udcff|"]))
+                                                             "\u2028|", "\r\n| a | b |", "\udcff|"]))
 
 
 @HYPOTHESIS
@@ -443,7 +443,7 @@ def test_no_cell_text_changes_a_table_s_column_count(gpu_name, host, driver, det
     assert len(tables[0]) == 2 + 2 and len(tables[1]) == 3 and len(tables[2]) == 3  # one row per GPU/host/check
     for line in report.split("\n"):
         assert not line.startswith("## ") or line in ("## Checks on GPU nodes", "## Inference (llama.cpp)",
-                                                       "## Verdict details")
+                                                      "## Verdict details")
 
 
 def test_a_pipe_in_a_gpu_name_is_escaped_and_codes_stay_greppable():

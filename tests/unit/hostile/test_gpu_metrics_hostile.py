@@ -106,7 +106,8 @@ def collector(tmp_path):
     smi.write_text(f"#!/bin/sh\ncat '{smi_out}'\nexit \"$(cat '{tmp_path}/smi.rc')\"\n")
     smi.chmod(0o755)
 
-    def collect(stdout: bytes, rc: int = 0, plan=PLAN) -> str:
+    def collect(stdout: bytes, rc: int = 0, plan=None) -> str:
+        plan = PLAN if plan is None else plan
         smi_out.write_bytes(stdout)
         (tmp_path / "smi.rc").write_text(str(rc))
         plan_path.write_text(plan if isinstance(plan, str) else json.dumps(plan))
@@ -282,7 +283,7 @@ def test_an_address_that_would_add_a_target_is_refused(address):
         hostvars = {"x": {key: address}}
         if not address:  # an empty address falls back to the next one, never to nothing
             assert scrape_targets(hostvars, ["x"]) == [{"targets": ["x:9100"],
-                                                         "labels": {"node": "x", "gpu_node": "false"}}]
+                                                        "labels": {"node": "x", "gpu_node": "false"}}]
             continue
         with pytest.raises(AnsibleFilterError, match=f"x's {key}"):
             scrape_targets(hostvars, ["x"])

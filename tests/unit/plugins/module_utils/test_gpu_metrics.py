@@ -224,7 +224,7 @@ def test_scrape_targets_follow_where_each_node_exporter_listens():
     }
     targets = gm.scrape_targets(hostvars, list(hostvars), 9100, "prom")
     assert [t["targets"][0] for t in targets] == ["127.0.0.1:9100", "10.0.0.11:9101", "n2.lan:9100",
-                                                   "n3.example:9100", "[fd00::14]:9100"]
+                                                  "n3.example:9100", "[fd00::14]:9100"]
     assert targets[3]["labels"] == {"node": "n3", "gpu_node": "true"}
     with pytest.raises(gm.MetricsError, match=r"prom's node_exporter listens on 127\.0\.0\.1 only"):
         gm.scrape_targets(hostvars, ["prom"], 9100, "another-prometheus-host")

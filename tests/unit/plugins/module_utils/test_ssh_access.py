@@ -258,4 +258,4 @@ def test_a_comment_with_a_line_separator_cannot_smuggle_a_second_entry(separator
         ssh.parse_public_key(smuggled)
     # a line that is already in a file (written by hand or by an older run) stays one line, as sshd reads it
     kept = ssh.authorized_keys_file(smuggled + "\n", [ED25519], exclusive=False)
-    assert kept["content"].split("\n")[0] == smuggled and kept["content"].count("\n") == 1 + kept["added"]
+    assert kept["content"].split("\n", maxsplit=1)[0] == smuggled and kept["content"].count("\n") == 1 + kept["added"]

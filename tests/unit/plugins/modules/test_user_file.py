@@ -39,7 +39,7 @@ def write(run_module, **extra):
 
 
 def test_the_file_and_its_directory_are_made_owned_by_the_user_then_left_alone(run_module, home):
-    alice, _ = home
+    alice = home[0]
     failed, result = write(run_module)
     assert not failed and result["changed"] and result["created_directories"] == ["~/.ssh"]
     ssh, keys = os.lstat(alice / ".ssh"), os.lstat(alice / ".ssh/authorized_keys")
@@ -52,7 +52,7 @@ def test_the_file_and_its_directory_are_made_owned_by_the_user_then_left_alone(r
 
 
 def test_check_mode_writes_nothing_and_says_what_would_change(run_module, home):
-    alice, _ = home
+    alice = home[0]
     failed, result = write(run_module, _ansible_check_mode=True, _ansible_diff=True)
     assert not failed and result["changed"] and result["diff"]["after"] == KEY
     assert not (alice / ".ssh").exists()
@@ -93,7 +93,7 @@ def test_the_file_itself_must_be_a_plain_file_of_the_user(run_module, home, kind
 
 
 def test_another_users_ssh_directory_is_refused(run_module, home):
-    alice, _ = home
+    alice = home[0]
     (alice / ".ssh").mkdir()
     os.chown(alice / ".ssh", UID + 1, GID)
     failed, result = write(run_module)
@@ -128,7 +128,7 @@ def test_a_swap_after_the_check_still_writes_into_the_directory_that_was_checked
     ({"user": "nobody-such-user-here"}, "is not in the passwd database"),
 ])
 def test_bad_options_are_refused_before_anything_is_touched(run_module, home, args, message):
-    alice, _ = home
+    alice = home[0]
     failed, result = write(run_module, **args)
     assert failed and message in result["msg"]
     assert not (alice / ".ssh").exists()
