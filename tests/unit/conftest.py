@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 from unittest import mock
 
 import pytest
@@ -48,3 +49,23 @@ def roots(tmp_path):
     args = {name: str(tmp_path / name) for name in names}
     args.update(supported_gpus_json=[str(tmp_path / "none.json")], page_size=4096)
     return args
+
+
+@contextlib.contextmanager
+def _deadline(seconds: int):
+    def expired(_signum, _frame):
+        raise TimeoutError(f"the module did not return within {seconds} s")
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.fixture
+def deadline():
+    """deadline(seconds): a context in which a module that blocks (a FIFO opened for reading) fails the test instead
+    of hanging it."""
+    return _deadline

@@ -15,7 +15,6 @@ import json
 import multiprocessing
 import os
 import re
-import signal
 import stat
 import time
 import tomllib
@@ -66,22 +65,8 @@ def assert_clean(failed: bool, result: dict) -> None:
         assert isinstance(result.get("msg"), str) and len(result["msg"]) > 15, result
 
 
-@contextlib.contextmanager
-def deadline(seconds: int):
-    """A module that blocks (a FIFO opened for reading) fails the test instead of hanging it."""
-    def expired(_signum, _frame):
-        raise TimeoutError(f"the module did not return within {seconds} s")
-    old = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-
-
 @pytest.fixture
-def run(run_module, tmp_path):
+def run(run_module, tmp_path, deadline):
     """run(module_key, args, patches=None) -> (failed, result); a failure must leave the tree as it was."""
     def go(key: str, args: dict, patches: dict | None = None) -> tuple[bool, dict]:
         module = MODULES[key]

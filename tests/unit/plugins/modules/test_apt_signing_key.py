@@ -8,7 +8,6 @@ import functools
 import http.server
 import os
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -308,21 +307,7 @@ def tree(root: Path) -> dict[str, tuple]:
     return out
 
 
-@contextlib.contextmanager
-def deadline(seconds: int):
-    """A module that blocks (a FIFO opened for reading) fails the test instead of hanging it."""
-    def expired(_signum, _frame):
-        raise TimeoutError(f"the module did not return within {seconds} s")
-    old = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-
-
-def test_src_fifo_is_refused_without_blocking(run_module, tmp_path, keys):
+def test_src_fifo_is_refused_without_blocking(run_module, tmp_path, keys, deadline):
     fifo = tmp_path / "download.key"
     os.mkfifo(fifo)  # nobody ever writes to it: an open() for reading would block forever
     (tmp_path / "keyrings").mkdir()
@@ -336,7 +321,7 @@ def test_src_fifo_is_refused_without_blocking(run_module, tmp_path, keys):
     assert tree(tmp_path) == before
 
 
-def test_src_link_to_a_fifo_or_a_device_is_refused(run_module, tmp_path, keys):
+def test_src_link_to_a_fifo_or_a_device_is_refused(run_module, tmp_path, keys, deadline):
     os.mkfifo(tmp_path / "pipe")
     (tmp_path / "via-link.key").symlink_to(tmp_path / "pipe")
     (tmp_path / "keyrings").mkdir()
@@ -349,7 +334,7 @@ def test_src_link_to_a_fifo_or_a_device_is_refused(run_module, tmp_path, keys):
     assert os.listdir(tmp_path / "keyrings") == []
 
 
-def test_dest_fifo_is_refused_and_left_alone(run_module, tmp_path, keys):
+def test_dest_fifo_is_refused_and_left_alone(run_module, tmp_path, keys, deadline):
     (tmp_path / "keyrings").mkdir()
     os.mkfifo(tmp_path / "keyrings" / "vendor.gpg")
     before = tree(tmp_path / "keyrings")
@@ -359,7 +344,7 @@ def test_dest_fifo_is_refused_and_left_alone(run_module, tmp_path, keys):
     assert tree(tmp_path / "keyrings") == before
 
 
-def test_slow_download_is_cut_at_the_timeout(run_module, tmp_path, keys):
+def test_slow_download_is_cut_at_the_timeout(run_module, tmp_path, keys, deadline):
     """A server that sends a byte every 0.3 s: each read is within a 1 s socket timeout, the whole is not."""
     class Drip(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
