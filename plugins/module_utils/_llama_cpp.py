@@ -336,8 +336,6 @@ def stale_sources(found: Any, source_sha256: str) -> list[str]:
     return sorted(out)
 
 
-
-
 # --- the services' command lines ----------------------------------------------------------------------------------
 #
 # The options the role owns, from llama.cpp's own argument table: common/arg.cpp of the llama.cpp that
