@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import io
-import json
 import re
 import shlex
 import shutil
@@ -435,4 +434,3 @@ def test_every_filter_given_junk_is_a_filter_error_or_an_answer(name, junk):
         FILTERS[name](*args)
     except AnsibleFilterError as exc:
         assert str(exc).startswith(name)
-    _ = json  # the module is used by the bench cases' inputs above
