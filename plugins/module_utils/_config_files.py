@@ -20,6 +20,7 @@ import contextlib
 import copy
 import errno
 import fcntl
+import importlib
 import json
 import math
 import os
@@ -43,6 +44,23 @@ else:
 
 HAS_TOMLKIT = tomlkit is not None
 TOMLKIT_HINT = "On Debian and Ubuntu install it with: apt-get install python3-tomlkit."
+
+
+def has_tomlkit() -> bool:
+    """Whether tomlkit imports, asked again each time it did not: a persistent interpreter (mitogen's) keeps this
+    module loaded from a module that ran before python3-tomlkit was installed (apt_signing_key imports it too), so
+    the answer of the first import must not stand for the rest of the play."""
+    global tomlkit, _TomlParseError, TOMLKIT_IMPORT_ERROR, HAS_TOMLKIT
+    if tomlkit is None:
+        importlib.invalidate_caches()
+        try:
+            module = importlib.import_module("tomlkit")
+            parse_error = importlib.import_module("tomlkit.exceptions").ParseError
+        except ImportError:
+            TOMLKIT_IMPORT_ERROR = traceback.format_exc()
+            return False
+        tomlkit, _TomlParseError, TOMLKIT_IMPORT_ERROR, HAS_TOMLKIT = module, parse_error, None, True
+    return True
 
 
 class ConfigFileError(Exception):
@@ -233,7 +251,7 @@ def same(a: Any, b: Any) -> bool:
 
 def load_toml(path: str, text: str | None) -> Any:
     """Parse TOML with tomlkit (keeps comments and layout); a missing or empty file is an empty document."""
-    if not HAS_TOMLKIT:
+    if not has_tomlkit():
         raise ConfigFileError(path, "the Python library tomlkit is missing. " + TOMLKIT_HINT)
     try:
         return tomlkit.parse(text or "")

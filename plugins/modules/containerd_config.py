@@ -213,7 +213,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    if not cf.HAS_TOMLKIT:
+    if not cf.has_tomlkit():
         module.fail_json(msg=missing_required_lib("tomlkit") + " " + cf.TOMLKIT_HINT,
                          exception=cf.TOMLKIT_IMPORT_ERROR)
     params = module.params

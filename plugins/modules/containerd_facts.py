@@ -164,7 +164,7 @@ def main() -> None:
     try:
         cf.require_absolute(params["config_path"], "config_path")
         text = cf.read_text(params["config_path"])
-        if text is not None and not cf.HAS_TOMLKIT:
+        if text is not None and not cf.has_tomlkit():
             module.fail_json(msg=missing_required_lib("tomlkit") + " " + cf.TOMLKIT_HINT,
                              exception=cf.TOMLKIT_IMPORT_ERROR)
         config = config_facts(params["config_path"], text, version)

@@ -276,7 +276,7 @@ def containerd_version(module: AnsibleModule) -> tuple[int, int] | None:
 def configure(module: AnsibleModule) -> dict:
     params = module.params
     runtime = params["runtime"]
-    if runtime != "docker" and not cf.HAS_TOMLKIT:
+    if runtime != "docker" and not cf.has_tomlkit():
         module.fail_json(msg=missing_required_lib("tomlkit") + " " + cf.TOMLKIT_HINT,
                          exception=cf.TOMLKIT_IMPORT_ERROR)
     if runtime == "docker" and params["drop_in_path"]:

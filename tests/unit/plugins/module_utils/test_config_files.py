@@ -55,7 +55,7 @@ def test_toml_error_has_line_and_column():
 
 
 def test_missing_tomlkit_is_a_clear_error():
-    with mock.patch.object(cf, "HAS_TOMLKIT", False), pytest.raises(cf.ConfigFileError) as exc:
+    with mock.patch.object(cf, "has_tomlkit", return_value=False), pytest.raises(cf.ConfigFileError) as exc:
         cf.load_toml("/x.toml", "")
     assert "python3-tomlkit" in str(exc.value)
 
@@ -155,3 +155,14 @@ def test_diff_entry_shape():
     assert cf.diff_entry("/p", "a", None) == {"before_header": "/p", "after_header": "/p (absent)",
                                               "before": "a", "after": ""}
     assert json.dumps(cf.diff_entry("/p", None, "b"))
+
+
+def test_tomlkit_is_asked_again_after_a_failed_import(monkeypatch):
+    # A persistent interpreter (the lab's mitogen) keeps _config_files loaded from apt_signing_key, which ran before
+    # python3-tomlkit was installed: the TOML modules that run later in the same interpreter must see it.
+    import tomlkit
+    monkeypatch.setattr(cf, "tomlkit", None)
+    monkeypatch.setattr(cf, "HAS_TOMLKIT", False)
+    monkeypatch.setattr(cf, "_TomlParseError", None)
+    assert cf.has_tomlkit() and cf.tomlkit is tomlkit and cf.HAS_TOMLKIT
+    assert cf.load_toml("/x.toml", "a = 1\n")["a"] == 1

@@ -89,7 +89,7 @@ def test_empty_daemon_json_fails(run, tmp_path):
 
 
 def test_missing_tomlkit_message(run, containerd):
-    with mock.patch.object(cf, "HAS_TOMLKIT", False):
+    with mock.patch.object(cf, "has_tomlkit", return_value=False):
         failed, result = run(containerd)
     assert failed and "tomlkit" in result["msg"] and "python3-tomlkit" in result["msg"]
 
