@@ -212,8 +212,9 @@ def test_cards_debian_lists_only_for_the_470_branch(devid):
     assert all(_newest_debian_branch(release, devid) not in (None, "470") for release in RELEASES)
 
 
-@pytest.mark.parametrize("architecture", list(catalog.ARCHITECTURES))
+@pytest.mark.parametrize("architecture", list(ARCH_FACTS))
 def test_each_architectures_last_branch_and_open_modules_are_nvidias(architecture):
+    assert architecture in catalog.ARCHITECTURES
     facts = ARCH_FACTS[architecture]
     last = int(facts["last_driver_branch"]) if facts["last_driver_branch"] else None
     cards = [e for e in catalog.CATALOG.values() if e["architecture"] == architecture]
@@ -223,7 +224,7 @@ def test_each_architectures_last_branch_and_open_modules_are_nvidias(architectur
     assert {e["open_modules"] for e in cards + ranges} == {facts["open_kernel_modules"] == "yes"}
 
 
-@pytest.mark.parametrize("architecture", list(catalog.ARCHITECTURES))
+@pytest.mark.parametrize("architecture", list(ARCH_FACTS))
 def test_cuda_13_is_refused_below_turing_and_allowed_from_turing(architecture):
     """The card's CUDA ceiling (what the toolkit choice is capped by): 12.x where CUDA 13 dropped the architecture."""
     allowed = ARCH_FACTS[architecture]["cuda_13"] == "yes"
