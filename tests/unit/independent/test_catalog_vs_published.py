@@ -3,8 +3,8 @@
 """The GPU catalog against sources it was not written from.
 
 - NVIDIA's own data as Debian ships it (nvidia-driver 535.309.01, bookworm-security; 550.163.01, trixie): the
-  driver README's Appendix A (current GPUs, legacy branches), its GSP firmware list and supported-gpus.json;
-  Debian's nvidia-detect id lists. Extracted by tests/unit/fixtures/nvidia_driver_data/refresh.py.
+  driver README's Appendix A (current GPUs, legacy branches), its GSP firmware list and supported-gpus.json (kept
+  byte for byte); Debian's nvidia-detect id lists. Extracted by tests/unit/fixtures/nvidia_driver_data/refresh.py.
 - NVIDIA's CUDA GPU compute capability tables, transcribed in tests/unit/fixtures/published/.
 - The last driver branch, open-module support and CUDA 13 floor per architecture, transcribed from the upstream
   facts in tests/unit/fixtures/published/nvidia_architecture_support.csv.
@@ -16,6 +16,7 @@ the disagreement stays visible, and the test fails the day either side changes.
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import re
 from pathlib import Path
@@ -30,6 +31,18 @@ RELEASES = ("535.309.01", "550.163.01")
 
 def _driver_data(release: str) -> dict:
     return json.loads((FIXTURES / "nvidia_driver_data" / f"nvidia-graphics-drivers-{release}.json").read_text())
+
+
+def _supported_gpus_text(release: str) -> str:
+    """NVIDIA's supported-gpus.json of that driver release, byte for byte as Debian's nvidia-driver ships it."""
+    path = FIXTURES / "nvidia_driver_data" / f"supported-gpus-{release}.json.gz"
+    return gzip.decompress(path.read_bytes()).decode()
+
+
+def _chips(release: str) -> list[tuple[str, str | None, bool]]:
+    """(devid, legacybranch, kernelopen) of each entry of NVIDIA's supported-gpus.json."""
+    return [(c["devid"].lower().removeprefix("0x"), c.get("legacybranch"), "kernelopen" in c.get("features", []))
+            for c in json.loads(_supported_gpus_text(release))["chips"]]
 
 
 def _csv(name: str) -> list[dict]:
@@ -124,7 +137,7 @@ def test_no_catalog_card_is_one_nvidia_moved_to_a_legacy_branch(release):
     legacy = {row[0]: branch for branch, rows in data["readme_legacy"].items() for row in rows}
     assert "470.xx" in data["readme_legacy"] and len(legacy) > 600
     assert not sorted(set(catalog.CATALOG) & set(legacy))
-    json_legacy = {row[0]: row[2] for row in data["supported_gpus_json"] if row[2]}
+    json_legacy = {devid: branch for devid, branch, _open in _chips(release) if branch}
     assert json_legacy and not sorted(set(catalog.CATALOG) & set(json_legacy))
     # and NVIDIA's legacy branches are what the catalog's architectures say they are not: Kepler and older
     assert all(verdict.lookup(devid)["source"] == "unknown" for devid in legacy), "a legacy id falls in an id range"
@@ -142,8 +155,8 @@ OPEN_DISPUTED = {
 def _open_modules_by_nvidia() -> dict[str, bool]:
     """devid -> whether NVIDIA's supported-gpus.json gives it 'kernelopen', where both releases agree."""
     seen: dict[str, set[bool]] = {}
-    for data in DRIVER.values():
-        for devid, _sub, _legacy, kernelopen in data["supported_gpus_json"]:
+    for release in RELEASES:
+        for devid, _legacy, kernelopen in _chips(release):
             seen.setdefault(devid, set()).add(kernelopen)
     return {devid: values.pop() for devid, values in seen.items() if len(values) == 1}
 
@@ -163,6 +176,25 @@ def test_open_kernel_modules_are_what_nvidias_supported_gpus_json_says():
                                    for d, why in OPEN_DISPUTED.items()])
 def test_open_kernel_modules_where_nvidia_and_the_catalog_disagree(devid):
     assert catalog.CATALOG[devid]["open_modules"] is OPEN_BY_NVIDIA[devid]
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_the_collection_reads_nvidias_own_supported_gpus_json(release):
+    """The file the driver installs (nvidia-driver-assistant, the .run's docs) read by the collection's parser: every
+    chip is read, the plain entry speaks for a chip with board variants, and it overrides the catalog as NVIDIA says."""
+    supported, errors = verdict.parse_supported_gpus(_supported_gpus_text(release), "supported-gpus.json")
+    assert errors == [] and set(supported) == {devid for devid, _b, _o in _chips(release)}
+    p40 = verdict.lookup("1b38", supported)  # NVIDIA: "Tesla P40", no kernelopen, no legacy branch
+    assert (p40["name"], p40["open_modules"], p40["last_branch"], p40["compute_capability"]) == (
+        "Tesla P40", False, 580, "6.1")
+    rtx = verdict.lookup("2204", supported)
+    assert (rtx["name"], rtx["open_modules"], rtx["last_branch"]) == ("NVIDIA GeForce RTX 3090", True, None)
+    v100 = verdict.lookup("1db4", supported)  # also listed with subsystem 10de:1306 as "Tesla V100-PCIE-16GB-LS"
+    assert v100["name"] == "Tesla V100-PCIE-16GB"
+    kepler = verdict.lookup("0fc6", supported)  # "GeForce GTX 650", legacybranch "470.xx"
+    assert (kepler["name"], kepler["last_branch"], kepler["architecture"]) == ("GeForce GTX 650", 470, None)
+    cmp_50hx = verdict.lookup("1e09", supported)  # no kernelopen: NVIDIA's word wins over the catalog's Turing rule
+    assert cmp_50hx["open_modules"] is False and cmp_50hx["architecture"] == "Turing"
 
 
 @pytest.mark.parametrize("release", RELEASES)
