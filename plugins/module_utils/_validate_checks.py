@@ -113,12 +113,13 @@ def check_plan(tools: Mapping[str, str], engines: Sequence[str], gpu_present: bo
         plan.append({"check": f"driver module DKMS-built for kernel {kernel}",
                      "argv": ["dkms", "status", "-m", "nvidia", "-k", kernel], "expect": ":\\s*installed"})
     if docker:
-        plan.append({"check": "a container ran through the nvidia runtime (docker run --runtime=nvidia)",
+        plan.append({"check": "a container ran through the runtime registered as nvidia (docker run --runtime=nvidia; "
+                              "no GPU asked for)",
                      "argv": [*DOCKER_RUN, "--runtime=nvidia", image, "true"],
                      "ok_detail": f"exit 0 through {runtime_path}"})
     if ctr:
-        plan.append({"check": f"a container ran through the nvidia runtime binary (ctr run --runc-binary "
-                              f"{runtime_path})", "argv": [*ctr_run, "true"], "ok_detail": "exit 0"})
+        plan.append({"check": f"a container ran through the runtime binary registered as nvidia (ctr run --runc-binary "
+                              f"{runtime_path}; no GPU asked for)", "argv": [*ctr_run, "true"], "ok_detail": "exit 0"})
     plan.extend({"check": check, "why": "needs a GPU, and none is present"} for check in GPU_ONLY_CHECKS)
     return plan
 

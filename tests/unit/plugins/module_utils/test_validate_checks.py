@@ -56,9 +56,10 @@ def test_no_gpu_checks_what_it_can_and_names_the_rest():
                    "nvidia runtime registered with containerd (containerd config dump)",
                    "driver module DKMS-built for kernel 6.1.0-50-amd64",
                    "driver module DKMS-built for kernel 6.1.0-51-amd64",
-                   "a container ran through the nvidia runtime (docker run --runtime=nvidia)",
-                   "a container ran through the nvidia runtime binary (ctr run --runc-binary "
-                   "/usr/bin/nvidia-container-runtime)"]
+                   "a container ran through the runtime registered as nvidia (docker run --runtime=nvidia; no GPU "
+                   "asked for)",
+                   "a container ran through the runtime binary registered as nvidia (ctr run --runc-binary "
+                   "/usr/bin/nvidia-container-runtime; no GPU asked for)"]
     assert [c["why"] for c in plan if "argv" not in c] == ["needs a GPU, and none is present"] * 3
 
 
