@@ -3,22 +3,27 @@
 """The PyTorch wheel variant each card gets, against PyTorch's published CUDA support matrix.
 
 The matrix (tests/unit/fixtures/published/pytorch_cuda_arch_matrix.csv) is transcribed from pytorch/pytorch's
-RELEASE.md and issue #172352. A build runs on a card when it carries code for the card's major compute capability at
-the same or a lower minor (NVIDIA's binary compatibility rule, CUDA C++ Programming Guide: "a cubin generated for
-compute capability X.y will only execute on devices of compute capability X.z where z >= y"). The expected variants
-below are written out by hand from those two sources; the test also checks each against the matrix.
+RELEASE.md and issue #172352. Its CUDA 13 row is checked against a real wheel: the cubins NVIDIA's cuobjdump finds in
+PyPI's torch 2.15.0 (a CUDA 13.2 build), recorded by tests/unit/fixtures/pytorch_wheel/refresh.py.
+A build runs on a card when it carries code for the card's major compute capability at the same or a lower minor
+(NVIDIA's binary compatibility rule, CUDA C++ Programming Guide: "a cubin generated for compute capability X.y will
+only execute on devices of compute capability X.z where z >= y"). The expected variants below are written out by
+hand from those two sources; the test also checks each against the matrix.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_catalog, _gpu_plan, _gpu_verdict
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _ml_plan as ml
 
-MATRIX_FILE = Path(__file__).resolve().parents[1] / "fixtures" / "published" / "pytorch_cuda_arch_matrix.csv"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+MATRIX_FILE = FIXTURES / "published" / "pytorch_cuda_arch_matrix.csv"
+WHEEL = json.loads((FIXTURES / "pytorch_wheel" / "torch-2.15.0-pypi-x86_64.json").read_text())
 
 
 def _matrix() -> dict[str, set[str]]:
@@ -103,6 +108,27 @@ def test_the_catalogs_arch_list_is_the_published_one(variant):
     wheel = next(w for w in _gpu_catalog.TORCH_WHEELS if w["variant"] == variant)
     assert set(wheel["arches"]) == PUBLISHED[variant]
     assert wheel["cuda"] == CUDA[variant]
+
+
+def _wheel_arches() -> set[str]:
+    """The architectures every kernel file of the real wheel is built for (sm_86 -> 8.6; sm_90a-style extras,
+    built for a few kernels only, are not the wheel's arch list)."""
+    counts = WHEEL["cubins_per_arch"]
+    full = max(counts.values())
+    return {f"{a[3:-1]}.{a[-1]}" for a, n in counts.items() if n == full and a[-1].isdigit()}
+
+
+def test_the_published_cuda_13_row_is_what_the_real_cuda_13_wheel_carries():
+    assert "==13." in WHEEL["source"]["cuda"] and WHEEL["cubins"] > 1000
+    assert _wheel_arches() == PUBLISHED["cu130"]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "plugins/module_utils/_gpu_catalog.py TORCH_WHEELS gives cu130 8.9; PyPI's CUDA 13 torch 2.15.0 has sm_89 "
+    "code in 1 of 2981 cubins (sm_75, 80, 86, 90, 100, 120 in all 476 kernel files)"))
+def test_the_catalogs_cuda_13_arch_list_is_what_the_real_wheel_carries():
+    wheel = next(w for w in _gpu_catalog.TORCH_WHEELS if w["variant"] == "cu130")
+    assert set(wheel["arches"]) == _wheel_arches()
 
 
 def test_a_variant_the_card_has_no_kernels_in_is_refused_naming_what_it_has():
