@@ -611,8 +611,8 @@ SUPPORTED_GPUS_JSON_PATHS: list[str] = [
 # (cu128 without 7.0 from 2.11), #157517 (CUDA 13 drops Maxwell, Pascal, Volta) and #190385 (cu126 proposed
 # for removal in 2.15, so Pascal's last torch would be 2.14.x); ../shared/reference/upstream-facts.md.
 TORCH_WHEELS: tuple[dict, ...] = (
-    {"variant": "cu130", "cuda": "13.0", "arches": ("7.5", "8.0", "8.6", "8.9", "9.0", "10.0", "12.0"),
-     "source": "pytorch/pytorch RELEASE.md: CUDA 13.0 builds for sm_75 and newer"},
+    {"variant": "cu130", "cuda": "13.0", "arches": ("7.5", "8.0", "8.6", "9.0", "10.0", "12.0"),
+     "source": "pytorch/pytorch RELEASE.md (#164471): CUDA 13.0 builds for sm_75, 80, 86, 90, 100, 120"},
     {"variant": "cu128", "cuda": "12.8", "arches": ("7.5", "8.0", "8.6", "9.0", "10.0", "12.0"),
      "source": "pytorch/pytorch v2.8.0 release notes; #172352: sm_70 dropped from cu128 in 2.11"},
     {"variant": "cu126", "cuda": "12.6", "arches": ("5.0", "6.0", "7.0", "7.5", "8.0", "8.6", "9.0"),

@@ -98,11 +98,7 @@ def test_each_card_gets_the_newest_wheel_the_matrix_gives_it(devid, product, cc,
 
 
 @pytest.mark.parametrize("variant", [
-    "cu126", "cu128",
-    pytest.param("cu130", marks=pytest.mark.xfail(strict=True, reason=(
-        "plugins/module_utils/_gpu_catalog.py TORCH_WHEELS lists 8.9 for cu130; PyTorch's published matrix "
-        "(RELEASE.md, #164471; #172352) has 7.5, 8.0, 8.6, 9.0, 10.0, 12.0 for CUDA 13.0.0, no 8.9. The choice is "
-        "unaffected (sm_86 code runs on 8.9), but the refusal text lists an architecture the wheel does not have"))),
+    "cu126", "cu128", "cu130",
 ])
 def test_the_catalogs_arch_list_is_the_published_one(variant):
     wheel = next(w for w in _gpu_catalog.TORCH_WHEELS if w["variant"] == variant)
@@ -123,9 +119,6 @@ def test_the_published_cuda_13_row_is_what_the_real_cuda_13_wheel_carries():
     assert _wheel_arches() == PUBLISHED["cu130"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "plugins/module_utils/_gpu_catalog.py TORCH_WHEELS gives cu130 8.9; PyPI's CUDA 13 torch 2.15.0 has sm_89 "
-    "code in 1 of 2981 cubins (sm_75, 80, 86, 90, 100, 120 in all 476 kernel files)"))
 def test_the_catalogs_cuda_13_arch_list_is_what_the_real_wheel_carries():
     wheel = next(w for w in _gpu_catalog.TORCH_WHEELS if w["variant"] == "cu130")
     assert set(wheel["arches"]) == _wheel_arches()
