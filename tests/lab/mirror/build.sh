@@ -24,7 +24,8 @@ BRANCHES=(570 580 590)
 CUDA_DISTROS=(debian12 debian13 ubuntu2204 ubuntu2404)
 declare -A CUDA_DEB_ARCH=([x86_64]=amd64 [sbsa]=arm64)
 CUDA_TOOLKITS=(12.6 12.9 13.0)
-CUDNN_VERSION=9.10.2.21-1
+# cuDNN 9.12.0.46: the first with a CUDA 13 wheel on PyPI; both packages carry it (tests/lab/mirror/real_parts.py).
+CUDNN_VERSION=9.12.0.46-1
 TOOLKIT_STABLE=(1.17.8-1 1.18.1-1)
 TOOLKIT_EXPERIMENTAL=(1.17.8-1 1.18.1-1 1.19.0~rc.1-1)
 PI_VERSION=1:6.12.47-1+rpt1~bookworm
@@ -68,7 +69,7 @@ done
 # --- stamp ------------------------------------------------------------------------------------
 stamp=$(
   {
-    cat "$here/build.sh"
+    cat "$here/build.sh" "$here/real_parts.py"
     find "$pkgsrc" -type f -print0 | sort -z | xargs -0 sha256sum
     echo "${FPR[cuda]} ${FPR[toolkit]} ${FPR[raspberrypi]}"
   } | sha256sum | cut -c1-32
@@ -200,30 +201,56 @@ PIN
   done
 done
 
-# --- CUDA toolkit and cuDNN stand-ins ---------------------------------------------------------
-# cuda-toolkit-X-Y installs under /usr/local/cuda-X.Y like NVIDIA's; its nvcc is a stand-in that checks
-# the -gencode flags and the -l libraries and builds an "executable" that only says so. cudnn9-cuda-N puts
-# cuDNN's version header and an empty libcudnn.so.9 where NVIDIA's packages put them.
+# --- CUDA toolkit and cuDNN ----------------------------------------------------------------------
+# cuda-toolkit-13-0 carries NVIDIA's real CUDA 13.0 compiler tree and cudnn9-cuda-12/13 NVIDIA's real cuDNN headers
+# and libcudnn.so.9, from NVIDIA's PyPI wheels (pinned, cached in /var/cache/nvgpu-lab/wheels: real_parts.py), where
+# NVIDIA's repo puts them. cuda-toolkit-12-6/12-9 keep a stand-in nvcc (no CUDA 12 nvcc on PyPI) that reads options
+# like the real one and compiles nothing. Like NVIDIA's cuda-nvcc-X-Y, every toolkit depends on build-essential
+# (nvcc runs the host's gcc/g++).
+real_parts=$here/real_parts.py
+# real_control DIR NAME VERSION ARCH SUMMARY DETAIL [Field: value]...: control() with a Description saying what is real
+real_control() {
+  local dir=$1 summary=$5 detail=$6
+  control "$1" "$2" "$3" "$4" "$summary" "${@:7}"
+  sed -i -e '/^Description: /,$d' "$dir/DEBIAN/control"
+  { echo "Description: $summary"; echo "$detail" | fold -s -w 76 | sed 's/^/ /'; } >>"$dir/DEBIAN/control"
+}
+cudnn_left_out=$(python3 "$real_parts" left-out)
 for tree_arch in x86_64 sbsa; do
   arch=${CUDA_DEB_ARCH[$tree_arch]}
   triplet=$([ "$arch" = amd64 ] && echo x86_64-linux-gnu || echo aarch64-linux-gnu)
   for cv in "${CUDA_TOOLKITS[@]}"; do
-    d=$(new_pkg "cuda-toolkit-${cv/./-}" "$cv.1-1" "$arch")
-    install -D -m 0755 "$pkgsrc/cuda-toolkit/nvcc" "$d/usr/local/cuda-$cv/bin/nvcc"
-    fill "$d/usr/local/cuda-$cv/bin/nvcc" "$cv" "" "${cv/./-}"
-    mkdir -p "$d/usr/local/cuda-$cv/lib64" "$d/usr/local/cuda-$cv/include"
-    printf '{"cuda": {"name": "CUDA SDK (LAB STAND-IN)", "version": "%s.1"}}\n' "$cv" >"$d/usr/local/cuda-$cv/version.json"
-    control "$d" "cuda-toolkit-${cv/./-}" "$cv.1-1" "$arch" "CUDA Toolkit $cv (stand-in nvcc: checks flags and libraries, compiles nothing)"
+    name=cuda-toolkit-${cv/./-}
+    d=$(new_pkg "$name" "$cv.1-1" "$arch")
+    if [ "$cv" = 13.0 ]; then
+      python3 "$real_parts" toolkit "$d" "$tree_arch"
+      printf 'NVIDIA CUDA %s compiler tree from NVIDIA PyPI wheels (nvidia-cuda-nvcc, -crt, -runtime, -cccl, nvidia-nvvm),
+laid out as NVIDIA CUDA repo lays it out, for the homelab.nvidia_gpu test lab. Not the whole toolkit: no
+CUDA libraries (cuBLAS, cuFFT, ...), no tools beyond the compiler. See tests/lab/README.md.
+' \
+        "$cv.1" >"$d/usr/share/doc/$name/README.lab"
+      real_control "$d" "$name" "$cv.1-1" "$arch" "CUDA Toolkit $cv.1: NVIDIA's real nvcc, headers, cudart and libnvvm (lab package)" \
+        "NVIDIA's CUDA $cv.1 compiler (nvcc, ptxas, nvlink, fatbinary, cudafe++, cicc, libnvvm, crt, CCCL, cudart and its headers) from NVIDIA's PyPI wheels, under /usr/local/cuda-$cv as NVIDIA's repo installs it. Built by tests/lab/mirror/build.sh for the homelab.nvidia_gpu test lab: the CUDA libraries and tools beyond the compiler are left out." \
+        "Depends: build-essential"
+    else
+      install -D -m 0755 "$pkgsrc/cuda-toolkit/nvcc" "$d/usr/local/cuda-$cv/bin/nvcc"
+      fill "$d/usr/local/cuda-$cv/bin/nvcc" "$cv" "" "${cv/./-}"
+      mkdir -p "$d/usr/local/cuda-$cv/lib64" "$d/usr/local/cuda-$cv/include"
+      printf '{"cuda": {"name": "CUDA SDK (LAB STAND-IN)", "version": "%s.1"}}\n' "$cv" >"$d/usr/local/cuda-$cv/version.json"
+      control "$d" "$name" "$cv.1-1" "$arch" "CUDA Toolkit $cv (stand-in nvcc: reads nvcc's options, compiles nothing)" \
+        "Depends: build-essential"
+    fi
     build_deb "$d"
   done
   for major in 12 13; do
     d=$(new_pkg "cudnn9-cuda-$major" "$CUDNN_VERSION" "$arch")
-    mkdir -p "$d/usr/include/$triplet" "$d/usr/lib/$triplet"
-    printf '/* LAB STAND-IN of cuDNN 9 for CUDA %s */\n#define CUDNN_MAJOR 9\n#define CUDNN_MINOR 10\n#define CUDNN_PATCHLEVEL 2\n' \
-      "$major" >"$d/usr/include/$triplet/cudnn_version_v9.h"
-    : >"$d/usr/lib/$triplet/libcudnn.so.9"
-    ln -s libcudnn.so.9 "$d/usr/lib/$triplet/libcudnn.so"
-    control "$d" "cudnn9-cuda-$major" "$CUDNN_VERSION" "$arch" "cuDNN 9 for CUDA $major (version header and an empty libcudnn.so.9)"
+    python3 "$real_parts" cudnn "$d" "$tree_arch" "$major" "${CUDNN_VERSION%-*}"
+    printf 'NVIDIA cuDNN %s for CUDA %s: the real headers, libcudnn.so.9 and libcudnn_graph.so.9 from NVIDIA PyPI wheel
+nvidia-cudnn-cu%s, for the homelab.nvidia_gpu test lab. Left out: %s.
+' \
+      "${CUDNN_VERSION%-*}" "$major" "$major" "$cudnn_left_out" >"$d/usr/share/doc/cudnn9-cuda-$major/README.lab"
+    real_control "$d" "cudnn9-cuda-$major" "$CUDNN_VERSION" "$arch" "cuDNN ${CUDNN_VERSION%-*} for CUDA $major: real headers and libcudnn.so.9 (lab package)" \
+      "NVIDIA's cuDNN headers (/usr/include/$triplet/cudnn*_v9.h, linked from /usr/include/cudnn*.h), libcudnn.so.9 and libcudnn_graph.so.9 from NVIDIA's PyPI wheel nvidia-cudnn-cu$major ${CUDNN_VERSION%-*}: a program links -lcudnn and cudnnGetVersion() answers. Left out (no cuDNN operation can run): $cudnn_left_out. Built by tests/lab/mirror/build.sh for the homelab.nvidia_gpu test lab."
     build_deb "$d"
   done
 done

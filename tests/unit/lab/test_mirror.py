@@ -160,7 +160,7 @@ def test_cuda_tree_packages(distro, tree):
             want |= {(f"cuda-drivers-{branch}", each, arch), (f"nvidia-open-{branch}", each, arch)}
         want.add((f"nvidia-driver-pinning-{branch}", version, "all"))
     want |= {(f"cuda-toolkit-{cuda.replace('.', '-')}", f"{cuda}.1-1", arch) for cuda in ("12.6", "12.9", "13.0")}
-    want |= {(f"cudnn9-cuda-{major}", "9.10.2.21-1", arch) for major in ("12", "13")}
+    want |= {(f"cudnn9-cuda-{major}", "9.12.0.46-1", arch) for major in ("12", "13")}
     assert _packages(CUDA / distro / tree / "Packages") == want
 
 
@@ -176,22 +176,47 @@ def test_raspberrypi_packages():
     assert _packages(index) == {(p, PI_VERSION, "arm64") for p in PI_PACKAGES}
 
 
-def test_cuda_toolkit_stand_ins_live_where_nvidia_puts_them():
-    """NVIDIA's toolkit under /usr/local/cuda-X.Y with its nvcc; cuDNN's library where the linker looks."""
-    text = (CUDA / "debian12" / "x86_64" / "Packages").read_text(encoding="utf-8")
-    names = {block.split("\n", 1)[0].split(": ", 1)[1]: block for block in text.split("\n\n") if block.strip()}
-    assert "cuda-toolkit-12-9" in names and "cudnn9-cuda-12" in names
+def test_cuda_toolkit_and_cudnn_live_where_nvidia_puts_them():
+    """NVIDIA's toolkit under /usr/local/cuda-X.Y (13.0: the real tree, targets/<arch>-linux with the include and
+    lib64 links); cuDNN's headers and library where NVIDIA's debs put them (the wheel's files: real_parts.py)."""
     expected = {
-        "cuda-toolkit-12-9_12.9.1-1_amd64.deb": ["./usr/local/cuda-12.9/bin/nvcc",
-                                                 "./usr/local/cuda-12.9/version.json"],
-        "cudnn9-cuda-12_9.10.2.21-1_amd64.deb": ["./usr/lib/x86_64-linux-gnu/libcudnn.so.9",
-                                                 "./usr/include/x86_64-linux-gnu/cudnn_version_v9.h"],
+        ("x86_64", "cuda-toolkit-12-9_12.9.1-1_amd64.deb"): ["./usr/local/cuda-12.9/bin/nvcc",
+                                                            "./usr/local/cuda-12.9/version.json"],
+        ("x86_64", "cuda-toolkit-13-0_13.0.1-1_amd64.deb"): [
+            "./usr/local/cuda-13.0/bin/nvcc", "./usr/local/cuda-13.0/bin/ptxas", "./usr/local/cuda-13.0/nvvm/bin/cicc",
+            "./usr/local/cuda-13.0/targets/x86_64-linux/include/cuda_runtime.h",
+            "./usr/local/cuda-13.0/targets/x86_64-linux/include/crt/host_config.h",
+            "./usr/local/cuda-13.0/targets/x86_64-linux/lib/libcudart_static.a",
+            "./usr/local/cuda-13.0/include -> targets/x86_64-linux/include",
+            "./usr/local/cuda-13.0/lib64 -> targets/x86_64-linux/lib", "./usr/local/cuda-13.0/version.json"],
+        ("sbsa", "cuda-toolkit-13-0_13.0.1-1_arm64.deb"): [
+            "./usr/local/cuda-13.0/bin/nvcc", "./usr/local/cuda-13.0/targets/sbsa-linux/include/cuda_runtime.h",
+            "./usr/local/cuda-13.0/lib64 -> targets/sbsa-linux/lib"],
+        ("x86_64", "cudnn9-cuda-12_9.12.0.46-1_amd64.deb"): [
+            "./usr/lib/x86_64-linux-gnu/libcudnn.so.9.12.0",
+            "./usr/lib/x86_64-linux-gnu/libcudnn.so.9 -> libcudnn.so.9.12.0",
+            "./usr/lib/x86_64-linux-gnu/libcudnn.so -> libcudnn.so.9",
+            "./usr/include/x86_64-linux-gnu/cudnn_v9.h", "./usr/include/cudnn.h -> x86_64-linux-gnu/cudnn_v9.h"],
+        ("sbsa", "cudnn9-cuda-13_9.12.0.46-1_arm64.deb"): [
+            "./usr/lib/aarch64-linux-gnu/libcudnn.so.9.12.0", "./usr/include/aarch64-linux-gnu/cudnn_version_v9.h"],
     }
-    for deb, paths in expected.items():
-        listing = subprocess.run(["dpkg-deb", "-c", str(CUDA / "debian12" / "x86_64" / deb)], capture_output=True,
+    for (tree, deb), paths in expected.items():
+        listing = subprocess.run(["dpkg-deb", "-c", str(CUDA / "debian12" / tree / deb)], capture_output=True,
                                  text=True, check=True).stdout
         for path in paths:
             assert path in listing, (deb, path)
+        if deb.startswith("cudnn9"):  # the run-time sub-libraries are left out, and the description says so
+            assert "libcudnn_ops" not in listing and "libcudnn_engines" not in listing, deb
+            fields = subprocess.run(["dpkg-deb", "-f", str(CUDA / "debian12" / tree / deb), "Description"],
+                                    capture_output=True, text=True, check=True).stdout
+            assert "Left out" in fields and "libcudnn_ops.so.9" in fields, fields
+
+
+def test_every_cuda_toolkit_depends_on_build_essential_like_nvidias_cuda_nvcc():
+    text = (CUDA / "debian12" / "x86_64" / "Packages").read_text(encoding="utf-8")
+    for block in text.split("\n\n"):
+        if block.startswith("Package: cuda-toolkit-"):
+            assert "\nDepends: build-essential\n" in block, block
 
 
 def test_toolkit_depends_like_upstream():
@@ -210,23 +235,42 @@ def test_runfiles_match_their_checksums():
 
 
 def test_torch_stand_in_wheels_per_variant_index():
-    """whl/<variant>/torch/ holds one wheel labelled +<variant>, a stand-in that says so and carries no tensors."""
+    """whl/<variant>/torch/ holds one wheel labelled +<variant>: a stand-in that says so in its metadata and
+    docstring, carries no binaries of its own, and labels Debian's python3-torch with the variant's CUDA."""
     import zipfile
 
     cuda = {"cpu": "None", "cu126": "'12.6'", "cu128": "'12.8'", "cu130": "'13.0'"}
     for variant, build in cuda.items():
         wheels = sorted((MIRROR / "whl" / variant / "torch").glob("*.whl"))
         assert [w.name for w in wheels] == [f"torch-2.8.0+{variant}-py3-none-any.whl"], variant
+        info = f"torch-2.8.0+{variant}.dist-info"
         with zipfile.ZipFile(wheels[0]) as archive:
             names = set(archive.namelist())
             init = archive.read("torch/__init__.py").decode()
-            version = archive.read("torch/version.py").decode()
+            metadata = archive.read(f"{info}/METADATA").decode()
             assert archive.testzip() is None
-        info = f"torch-2.8.0+{variant}.dist-info"
-        assert f"{info}/METADATA" in names and f"{info}/RECORD" in names
-        assert "HOMELAB_LAB_STAND_IN" in init and "LAB STAND-IN" in init
-        assert f"cuda = {build}" in version
-        assert not any(n.endswith((".so", ".pyd")) for n in names)  # nothing that could run on a card
+        assert f"{info}/RECORD" in names
+        assert f"Summary: LAB STAND-IN of torch 2.8.0+{variant}: Debian's python3-torch (CPU)" in metadata
+        assert init.startswith(f'"""LAB STAND-IN of torch 2.8.0+{variant}')
+        assert "/usr/lib/python3/dist-packages" in init
+        assert f"_version.cuda = {build}" in init and f'_version.__version__ = "2.8.0+{variant}"' in init
+        assert not any(n.endswith((".so", ".pyd")) for n in names)  # the tensors are Debian's, on the CPU
+
+
+@pytest.mark.skipif(Path("/usr/lib/python3/dist-packages/torch").exists(), reason="Debian's python3-torch is here")
+def test_torch_stand_in_without_debians_torch_fails_to_import_and_names_the_package(tmp_path):
+    """Where Debian's python3-torch is missing, the stand-in does not pretend: import torch fails, naming it."""
+    import sys
+    import zipfile
+
+    with zipfile.ZipFile(MIRROR / "whl/cu126/torch/torch-2.8.0+cu126-py3-none-any.whl") as archive:
+        archive.extractall(tmp_path)
+    done = subprocess.run([sys.executable, "-c", "import torch"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 1
+    assert ("ImportError: the lab's stand-in torch 2.8.0+cu126 loads Debian's python3-torch, which is not installed"
+            in done.stderr)
+    assert "apt-get install python3-torch" in done.stderr
 
 
 def test_probe_package_in_the_pypi_stand_in():
