@@ -17,7 +17,11 @@ description:
     here, or an empty string), C(nvidia_driver_smi_facts) (the fact C(nvidia_driver_smi) from nvidia-smi's output)
     C(nvidia_driver_in_container), C(nvidia_driver_dkms_missing) (the kernels whose registered C(dkms status)
     result does not say installed) and C(nvidia_driver_dkms_failure) (why, from the C(dkms install) results and
-    the make.log tails). Pure Python in C(plugins/module_utils/_nvidia_driver_runtime.py).
+    the make.log tails), C(nvidia_driver_install_rollback) (from C(dpkg-query) lines before and after a failed apt
+    install: what to purge, remove and install again so that dpkg is where it was) and
+    C(nvidia_driver_build_failure) (the record and the message of a driver module that DKMS could not build: the
+    kernel, the first compiler error of make.log, the ways out).
+  - Pure Python in C(plugins/module_utils/_nvidia_driver_runtime.py).
 options:
   _input:
     description: A dict of the named arguments of the function (see the module_utils file).
@@ -72,4 +76,6 @@ class FilterModule:
             "nvidia_driver_in_container": lambda args: _call(runtime.in_container, args),
             "nvidia_driver_dkms_missing": runtime.dkms_missing,
             "nvidia_driver_dkms_failure": lambda args: _call(runtime.dkms_failure, args),
+            "nvidia_driver_install_rollback": runtime.install_rollback,
+            "nvidia_driver_build_failure": lambda args: _call(runtime.build_failure, args),
         })

@@ -56,6 +56,7 @@ from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors 
 
 _NODE_KEYS = ("tools", "engines", "gpu_present", "kernels", "image", "sample", "namespace", "snapshotter",
               "runtime_path", "container_id")
+_NODE_OPTIONAL = ("dkms_name", "build_failure")
 
 
 @safe_filter
@@ -64,7 +65,8 @@ def validate_check_plan(node) -> list:
     missing = [key for key in _NODE_KEYS if key not in node]
     if missing:
         raise _values.ValueProblem(f"the node needs {', '.join(map(repr, missing))}")
-    return checks.check_plan(**{key: node[key] for key in _NODE_KEYS})
+    optional = {key: node[key] for key in _NODE_OPTIONAL if key in node}
+    return checks.check_plan(**{key: node[key] for key in _NODE_KEYS}, **optional)
 
 
 @safe_filter

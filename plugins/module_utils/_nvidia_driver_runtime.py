@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _shapes, _values
 
@@ -101,3 +102,118 @@ def dkms_failure(*, name: str, version: str, kernels: Sequence[str], missing: Se
         lines.append(_shapes.plain(log.get("stdout") or "")
                      or f"(no make.log: were the headers of {kernel} installed? /lib/modules/{kernel}/build)")
     return "\n".join(lines)
+
+
+# A DKMS build that failed inside apt: what dpkg and DKMS say, the host put back, the sentence for the operator.
+# gcc's diagnostic (`file:line[:col]: [fatal ]error: text`), else kbuild's modpost `ERROR:` or make's `*** ... Error`.
+_COMPILER_ERROR = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+)(?::\d+)?: (?:fatal )?error: .+$", re.M)
+_OTHER_ERROR = re.compile(r"^(?:ERROR: .+|.*\*\*\* .*Error \d+.*)$", re.M)
+# dkms 3.x: "DKMS (dkms-3.2.2) make.log for nvidia-current-open/550.163.01 for kernel 6.12.118+deb13-amd64 (x86_64)"
+_MAKE_LOG_HEADER = re.compile(r"make\.log for (?P<module>\S+?)/(?P<version>\S+) for kernel (?P<kernel>\S+)")
+# dpkg's current-state letter (2nd of db:Status-Abbrev): the package's files are on disk in these states.
+_DPKG_PRESENT = "iUFHWt"
+_DPKG_INSTALLED = "iWt"
+
+
+def first_build_error(make_log: str | None) -> str:
+    """The first compiler error of a DKMS make.log, its path relative to DKMS's build directory; else the first
+    modpost or make error line; '' when the log names none."""
+    text = _shapes.text(make_log, "make_log") or ""
+    found = _COMPILER_ERROR.search(text) or _OTHER_ERROR.search(text)
+    if not found:
+        return ""
+    line = found.group(0).strip()
+    return re.sub(r"^/var/lib/dkms/[^/\s]+/[^/\s]+/build/", "", line)
+
+
+def make_log_kernel(make_log: str | None) -> str:
+    """The kernel a DKMS make.log was written for (its header line), '' when it does not say."""
+    found = _MAKE_LOG_HEADER.search(_shapes.text(make_log, "make_log") or "")
+    return found.group("kernel") if found else ""
+
+
+def _dpkg_rows(lines: Sequence[str], what: str) -> dict[str, tuple[str, str]]:
+    """`${db:Status-Abbrev}|${binary:Package}|${Version}` lines -> {package: (status, version)}."""
+    rows = {}
+    for line in _shapes.lines(lines, what):
+        fields = line.split("|")
+        if len(fields) != 3 or len(fields[0].strip()) < 2 or not fields[1]:
+            continue
+        rows[fields[1]] = (fields[0].strip(), fields[2])
+    return rows
+
+
+def install_rollback(before: Sequence[str], after: Sequence[str]) -> dict[str, list[str]]:
+    """What puts dpkg back where it was before a failed apt install, from `dpkg-query -W
+    -f='${db:Status-Abbrev}|${binary:Package}|${Version}\\n'` before and after: purge what was not on the host
+    (not even as config files), remove what had only config files left, install again at its version what was
+    installed and is gone (an upgrade the install pulled in stays: apt's own choice, never a downgrade); `broken`
+    lists what dpkg leaves unconfigured now."""
+    old = _dpkg_rows(before, "the dpkg lines before the install")
+    new = _dpkg_rows(after, "the dpkg lines after the install")
+    purge, remove, restore, broken = [], [], [], []
+    for name, (status, _version) in sorted(new.items()):
+        if status[1] not in _DPKG_PRESENT:
+            continue
+        if status[1] not in _DPKG_INSTALLED:
+            broken.append(name)
+        was = old.get(name)
+        if was is None or was[0][1] in "n":
+            purge.append(name)
+        elif was[0][1] not in _DPKG_PRESENT:
+            remove.append(name)
+    for name, (status, version) in sorted(old.items()):
+        if status[1] in _DPKG_INSTALLED:
+            now = new.get(name)
+            if now is None or now[0][1] not in _DPKG_PRESENT:
+                restore.append(f"{name}={version}")
+    return {"purge": purge, "remove": remove, "restore": restore, "broken": broken}
+
+
+def build_way_out(flavour: str, source: str, platform: str = "") -> list[str]:
+    """The ways out of a driver module that does not build for a kernel, for this flavour and source."""
+    flavour, source = _shapes.text(flavour, "flavour"), _shapes.text(source, "source")
+    ways = []
+    if flavour == "open" and (_shapes.text(platform, "platform") or "") != "raspberry_pi_5":
+        ways.append("the proprietary flavour (nvidia_driver_module_flavour: proprietary) where the card allows it"
+                    " (Maxwell to Ada Lovelace; Blackwell needs the open modules)")
+    if source == "debian":
+        ways.append("another source or branch (nvidia_driver_source: cuda_repo, NVIDIA's repository, or runfile)")
+    elif source == "cuda_repo":
+        ways.append("another branch (nvidia_driver_branch) or source (nvidia_driver_source: debian or runfile)")
+    else:
+        ways.append("another runfile (nvidia_driver_runfile_url) or source (nvidia_driver_source: cuda_repo)")
+    ways.append("or the previous kernel: keep booting one the module builds for, and leave the new kernel out of"
+                " nvidia_driver_kernels (kernel_headers_kernels) until a fixed package arrives")
+    return ways
+
+
+def build_failure(*, package: str, version: str, flavour: str, source: str, dkms_name: str,
+                  kernels: Sequence[str], make_log: str | None, log_path: str, platform: str = "",
+                  rollback: Mapping | None = None, left: str | None = "") -> dict[str, Any]:
+    """What the role records and says when apt's DKMS build of the driver failed: the kernel (from make.log, else
+    the targets), the first compiler error, the ways out, what was put back (the roll-back) and what is not back
+    (`left`: dpkg --audit's output, a re-install that failed; empty when nothing), and one message."""
+    package, version = _shapes.text(package, "package"), _shapes.text(version, "version")
+    dkms_name, log_path = _shapes.text(dkms_name, "dkms_name"), _shapes.text(log_path, "log_path")
+    kernels = _values.string_list(kernels, "kernels")
+    kernel = make_log_kernel(make_log) or ", ".join(kernels)
+    error = first_build_error(make_log)
+    ways = build_way_out(flavour, source, platform)
+    rollback = _shapes.mapping(rollback or {}, "rollback")
+    put_back = [f"{verb} {', '.join(_values.string_list(rollback[key], f'rollback.{key}'))}" for key, verb in
+                (("purge", "purged"), ("remove", "removed"), ("restore", "installed again"))
+                if rollback.get(key)]
+    said = (f"NVIDIA's {flavour} kernel module ({package} {version}, DKMS module {dkms_name}) does not build for"
+            f" kernel {kernel}: " + (f"{error} (the first error in DKMS's make.log, kept at {log_path})." if error
+                                     else f"DKMS's make.log names no error; read {log_path}." if make_log
+                                     else "DKMS left no make.log (are the kernel's headers installed?)."))
+    left = " ".join((_shapes.text(left, "left") or "").split())
+    done = f" ({'; '.join(put_back)})" if put_back else ""
+    state = (f"The host's packages are as before the install{done}." if not left
+             else f"The roll-back{done} left: {left}")
+    message = f"{said} Way out: {'; '.join(ways)}. {state}"
+    return {"package": package, "version": version, "flavour": _shapes.text(flavour, "flavour"),
+            "source": _shapes.text(source, "source"), "dkms_name": dkms_name, "kernels": kernels, "kernel": kernel,
+            "first_error": error, "make_log": log_path, "way_out": ways, "rolled_back": put_back,
+            "rolled_back_fully": not left, "host_state": state, "message": message}

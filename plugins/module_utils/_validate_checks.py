@@ -54,8 +54,12 @@ def ctr_image_ref(image: str) -> str:
 
 def check_plan(tools: Mapping[str, str], engines: Sequence[str], gpu_present: bool, kernels: Sequence[str],
                image: str, sample: str, namespace: str, snapshotter: str, runtime_path: str,
-               container_id: str) -> list[dict[str, Any]]:
-    """The checks for one node: each {check, argv, expect?, ok_detail?} to run, or {check, why} not run."""
+               container_id: str, dkms_name: str = "nvidia",
+               build_failure: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The checks for one node: each {check, argv, expect?, ok_detail?, fail_detail?} to run, or {check, why} not
+    run. `dkms_name` is the DKMS module of the installed driver (Debian's: nvidia-current or nvidia-current-open);
+    `build_failure` the nvidia_driver role's record of a module that did not build (its message explains a
+    missing module for the kernels it names)."""
     tools = _shapes.mapping(tools, "the node's tools")
     engines = _values.string_list(engines, "the node's engines (nvidia_container_toolkit_runtimes)")
     gpu_present = _values.boolean(gpu_present, "the node's gpu_present")
@@ -109,9 +113,15 @@ def check_plan(tools: Mapping[str, str], engines: Sequence[str], gpu_present: bo
                                   f"{runtime_path})", "argv": [*ctr_run, "nvidia-smi", "-L"], "expect": "(?m)^GPU 0"})
         return plan
 
+    dkms_name = _values.word(dkms_name, "the node's dkms_name")
+    failure = _shapes.mapping(build_failure or {}, "the node's build_failure")
+    failed_kernels = _values.string_list(failure.get("kernels") or [], "the node's build_failure.kernels")
     for kernel in kernels:
-        plan.append({"check": f"driver module DKMS-built for kernel {kernel}",
-                     "argv": ["dkms", "status", "-m", "nvidia", "-k", kernel], "expect": ":\\s*installed"})
+        check = {"check": f"driver module DKMS-built for kernel {kernel}",
+                 "argv": ["dkms", "status", "-m", dkms_name, "-k", kernel], "expect": ":\\s*installed"}
+        if kernel in failed_kernels and failure.get("message"):
+            check["fail_detail"] = _shapes.text(failure["message"], "the node's build_failure.message")
+        plan.append(check)
     if docker:
         plan.append({"check": "a container ran through the runtime registered as nvidia (docker run --runtime=nvidia; "
                               "no GPU asked for)",
@@ -156,7 +166,8 @@ def check_results(plan: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str,
         except re.error as exc:
             raise _values.ValueProblem(f"the check plan[{index}].expect is not a regular expression: {exc}") from None
         last = truncate(text.rsplit("\n", 1)[-1].strip()) if text else ""
-        detail = item.get("ok_detail", last) if ok else f"rc {'?' if rc is None else rc}: {last}"
+        detail = (item.get("ok_detail", last) if ok
+                  else item.get("fail_detail") or f"rc {'?' if rc is None else rc}: {last}")
         results.append({"check": item["check"], "result": "passed" if ok else "FAILED", "detail": detail})
     return results
 

@@ -4,11 +4,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.filter.nvidia_driver_runtime import FilterModule
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _nvidia_driver_runtime as runtime
 
 F = FilterModule().filters()
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 HOST = {"container": False, "gpu_present": True, "headers_reboot": False, "kernel": "6.1.0-26-amd64",
         "kernels": ["6.1.0-26-amd64"], "nouveau_loaded": False, "loaded_version": "", "installed_version": "580.95.05"}
 
@@ -104,3 +108,73 @@ def test_dkms_failure_names_each_kernel_its_install_error_and_make_log():
     assert len(lines) == 3
     with pytest.raises(AnsibleFilterError, match="dkms_failure"):
         failure({"name": "nvidia"})
+
+
+# Lines of the make.log that DKMS 3.2.2 wrote on Debian trixie (2026-12-07) when contrib's nvidia-open-kernel-dkms
+# 550.163.01-2 failed to build for 6.12.118+deb13-amd64, as DKMS wrote them (its long compiler command lines and most
+# conftest output left out). What the role must find in it is what gcc and make said there, read by eye.
+MAKE_LOG = (FIXTURES / "dkms" / "nvidia-current-open-550.163.01-6.12.118+deb13-amd64.make.log").read_text()
+
+
+def test_first_build_error_is_gccs_first_error_line_relative_to_the_build_directory():
+    assert runtime.first_build_error(MAKE_LOG) == (
+        "nvidia/nv-pci.c:237:9: error: too few arguments to function 'pci_resize_resource'")
+    assert runtime.make_log_kernel(MAKE_LOG) == "6.12.118+deb13-amd64"
+
+
+def test_without_a_compiler_error_make_or_modpost_says_it():
+    assert runtime.first_build_error("x\nERROR: modpost: \"foo\" [nvidia.ko] undefined!\n") == (
+        'ERROR: modpost: "foo" [nvidia.ko] undefined!')
+    assert runtime.first_build_error("make: *** [Makefile:140: modules] Error 2\n") == (
+        "make: *** [Makefile:140: modules] Error 2")
+    assert runtime.first_build_error(" CONFTEST: dma_fence_set_error\n") == ""
+    assert runtime.first_build_error(None) == "" and runtime.make_log_kernel("no header") == ""
+
+
+# dpkg-query -W -f='${db:Status-Abbrev}|${binary:Package}|${Version}\n' lines in the states dpkg showed on that trixie
+# host after `apt-get install nvidia-open-kernel-dkms nvidia-smi libcuda1` failed (the DKMS package iF, the rest ii);
+# an earlier proprietary driver, config files left by a removed package and a pulled-in upgrade added.
+BEFORE = ["ii |dkms|3.2.2-1", "ii |nvidia-kernel-common|20240109+1", "un |nvidia-smi|",
+          "rc |glx-diversions|1.2.2", "ii |nvidia-kernel-dkms|550.163.01-2", "ii |libc6:amd64|2.41-12"]
+AFTER = ["ii |dkms|3.2.2-1", "ii |nvidia-kernel-common|20240109+1", "ii |nvidia-smi|550.163.01-2",
+         "ii |glx-diversions|1.2.2", "iF |nvidia-open-kernel-dkms|550.163.01-2", "ii |libcuda1:amd64|550.163.01-2",
+         "ii |libc6:amd64|2.41-12+deb13u5"]
+
+
+def test_roll_back_purges_what_was_new_removes_what_had_config_files_and_restores_what_went():
+    assert runtime.install_rollback(BEFORE, AFTER) == {
+        "purge": ["libcuda1:amd64", "nvidia-open-kernel-dkms", "nvidia-smi"],
+        "remove": ["glx-diversions"],
+        "restore": ["nvidia-kernel-dkms=550.163.01-2"],  # libc6's upgrade stays: never a downgrade
+        "broken": ["nvidia-open-kernel-dkms"]}
+    assert runtime.install_rollback(BEFORE, BEFORE) == {"purge": [], "remove": [], "restore": [], "broken": []}
+
+
+def test_build_failure_names_the_kernel_the_first_error_and_the_ways_out():
+    failure = F["nvidia_driver_build_failure"]({
+        "package": "nvidia-open-kernel-dkms", "version": "550.163.01-2", "flavour": "open", "source": "debian",
+        "dkms_name": "nvidia-current-open", "kernels": ["6.12.118+deb13-amd64"], "make_log": MAKE_LOG,
+        "log_path": "/var/log/nvidia_driver/nvidia-current-open-550.163.01-make.log",
+        "rollback": runtime.install_rollback(BEFORE, AFTER), "left": ""})
+    assert failure["message"].startswith(
+        "NVIDIA's open kernel module (nvidia-open-kernel-dkms 550.163.01-2, DKMS module nvidia-current-open) does not"
+        " build for kernel 6.12.118+deb13-amd64: nvidia/nv-pci.c:237:9: error: too few arguments to function"
+        " 'pci_resize_resource' (the first error in DKMS's make.log, kept at /var/log/nvidia_driver/")
+    assert "Way out: the proprietary flavour (nvidia_driver_module_flavour: proprietary)" in failure["message"]
+    assert "nvidia_driver_source: cuda_repo" in failure["message"]
+    assert "or the previous kernel" in failure["message"]
+    assert failure["message"].endswith(
+        "The host's packages are as before the install (purged libcuda1:amd64, nvidia-open-kernel-dkms, nvidia-smi;"
+        " removed glx-diversions; installed again nvidia-kernel-dkms=550.163.01-2).")
+    assert failure["rolled_back_fully"] and failure["kernel"] == "6.12.118+deb13-amd64"
+
+
+def test_build_failure_says_what_the_roll_back_left_and_no_proprietary_way_out_on_a_pi5():
+    failure = runtime.build_failure(
+        package="nvidia-open-kernel-dkms", version="550.163.01-2", flavour="open", source="debian",
+        dkms_name="nvidia-current-open", kernels=["6.12.47+rpt-rpi-2712"], make_log=None, log_path="",
+        platform="raspberry_pi_5", left=" The following packages are only half configured\n x ")
+    assert "does not build for kernel 6.12.47+rpt-rpi-2712: DKMS left no make.log" in failure["message"]
+    assert "proprietary" not in failure["message"]
+    assert failure["message"].endswith("The roll-back left: The following packages are only half configured x")
+    assert not failure["rolled_back_fully"]

@@ -177,3 +177,23 @@ def test_refused_node_names_the_refusal_codes():
     assert node["checks"] == [{"check": "GPU stack", "result": "not run",
                                "detail": "the verdict says the GPU cannot work on this host (pi5_broadcom_bridge, x); "
                                          "site.yml installed the container runtime only"}]
+
+
+def test_the_dkms_check_asks_for_the_installed_module_and_a_recorded_build_failure_explains_it():
+    # Debian's trixie driver: contrib's nvidia-open-kernel-dkms registers nvidia-current-open (its dkms.conf); the
+    # nvidia_driver role recorded that it did not build for the first kernel only.
+    failure = {"kernels": ["6.12.118+deb13-amd64"], "dkms_name": "nvidia-current-open",
+               "message": "NVIDIA's open kernel module (...) does not build for kernel 6.12.118+deb13-amd64: x"}
+    plan = validate_check_plan(dict(NODE, gpu_present=False, kernels=["6.12.118+deb13-amd64", "6.12.117+deb13-amd64"],
+                                    dkms_name="nvidia-current-open", build_failure=failure))
+    dkms = [c for c in plan if c["check"].startswith("driver module DKMS-built")]
+    assert [c["argv"] for c in dkms] == [["dkms", "status", "-m", "nvidia-current-open", "-k", k]
+                                         for k in ("6.12.118+deb13-amd64", "6.12.117+deb13-amd64")]
+    runs = [{"item": c, "rc": 0, "stdout": "", "stderr": ""} for c in dkms]  # dkms status: nothing registered
+    results = checks.check_results(dkms, runs)
+    assert results[0] == {"check": dkms[0]["check"], "result": "FAILED", "detail": failure["message"]}
+    assert results[1] == {"check": dkms[1]["check"], "result": "FAILED", "detail": "rc 0: "}
+    passed = checks.check_results(dkms[:1], [dict(runs[0], stdout="nvidia-current-open/550.163.01, "
+                                                  "6.12.118+deb13-amd64, x86_64: installed")])
+    assert passed[0]["result"] == "passed"  # the record explains a failure; it never makes one
+    assert validate_check_plan(dict(NODE, gpu_present=False))[2]["argv"][3] == "nvidia"  # NVIDIA's repo, the runfile
