@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make lab`: a container lab standing in for the home cluster, driven by inventories/lab.
-#   tests/lab/lab.sh up      start (or reuse) nvgpu-lab-<host> containers, prepare them, run
-#                            playbooks/site.yml then playbooks/validate.yml against them
+#   tests/lab/lab.sh up      start (or reuse) nvgpu-lab-<host> containers, prepare them (with Debian's sshd on
+#                            port 22 and the lab's bootstrap key), run playbooks/site.yml then
+#                            playbooks/validate.yml against them over SSH, as a user reaches a cluster
 #   tests/lab/lab.sh down    remove the lab's containers (`make lab-down`)
 #   tests/lab/lab.sh status  show them (`make lab-status`)
 # No GPU is present in the lab: the Tesla P4 (on the arm64 "Pi 5") and the Tesla P10 (on the amd64
@@ -17,13 +18,17 @@ export ANSIBLE_CALLBACK_RESULT_FORMAT=yaml ANSIBLE_INTERPRETER_PYTHON=/usr/bin/p
 # mitogen: one interpreter per host for the whole run (docs/LAB.md); LAB_STRATEGY=linear goes without
 export ANSIBLE_STRATEGY_PLUGINS="$root/tests/lab/strategy_plugins" ANSIBLE_STRATEGY="${LAB_STRATEGY:-mitogen_linear}"
 inventory=inventories/lab
+# site.yml and validate.yml reach the hosts over SSH at their address on the lab network (this inventory, written by
+# `up`, added to inventories/lab); prepare reaches them over docker (a fresh host has only the bootstrap sshd).
+ssh_inventory=.cache/lab/ssh-inventory.yml
 network=nvgpu-lab
 read -r -a extra_args <<<"${LAB_ANSIBLE_ARGS:-}"
 
 log() { printf '[lab] %s\n' "$*"; }
 die() { printf '[lab] ERROR: %s\n' "$*" >&2; exit 1; }
 
-# host container image platform, one line per lab host, from the inventory (one source of truth)
+# host container image platform, one line per lab host, from the inventory (one source of truth);
+# lab_hosts ssh: only the hosts with host access (site_ssh_access not false), reached over SSH
 lab_hosts() {
   ansible-inventory -i "$inventory" --list | python3 -c '
 import json, sys
@@ -31,8 +36,10 @@ inv = json.load(sys.stdin)
 hostvars = inv.get("_meta", {}).get("hostvars", {})
 for host in sorted(hostvars):
     v = hostvars[host]
+    if sys.argv[1:] == ["ssh"] and str(v.get("site_ssh_access", True)).lower() == "false":
+        continue
     print(host, v["ansible_host"], v["lab_image"], v["lab_platform"])
-'
+' "$@"
 }
 
 # container_field NAME GO-TEMPLATE: the field, or "absent" when there is no such container
@@ -70,11 +77,38 @@ start_host() {
   esac
 }
 
+# playbook [--ssh] PLAYBOOK ARGS...: --ssh adds the SSH inventory (the hosts over SSH, as lab with the lab's key)
 playbook() {
-  local t0=$SECONDS
-  log "ansible-playbook -i $inventory $*"
-  ansible-playbook -i "$inventory" "${extra_args[@]}" "$@"
+  local t0=$SECONDS inventories=(-i "$inventory")
+  if [ "$1" = --ssh ]; then inventories+=(-i "$ssh_inventory"); shift; fi
+  log "ansible-playbook ${inventories[*]} $*"
+  ansible-playbook "${inventories[@]}" "${extra_args[@]}" "$@"
   log "$1 finished in $((SECONDS - t0))s"
+}
+
+# The hosts over SSH at their address on the lab network, as lab with the key of molecule/shared/ssh_bootstrap.yml
+# (prepare), becoming root with sudo; the port is the inventory's (ansible_port, 2222: ssh_access moves sshd there on
+# the first run and falls back to 22 while 2222 does not answer). Host variables, so that they win over the docker
+# connection of inventories/lab/hosts.yml. The hosts without host access (the arm64 ones: under qemu-user sudo
+# cannot become root; inventories/lab/host_vars) are not in it: they stay on docker.
+write_ssh_inventory() {
+  local host name image platform address
+  {
+    echo "# Written by tests/lab/lab.sh up: the lab's hosts over SSH (ansible-playbook -i $inventory -i $ssh_inventory ...)"
+    echo "all:"
+    echo "  hosts:"
+    while read -r host name image platform; do
+      address=$(docker container inspect --format "{{(index .NetworkSettings.Networks \"$network\").IPAddress}}" "$name")
+      [ -n "$address" ] || die "$name has no address on the network $network"
+      echo "    $host:"
+      echo "      ansible_host: $address"
+      echo "      ansible_connection: ssh"
+      echo "      ansible_user: lab"
+      echo "      ansible_become: true"
+      echo "      ansible_ssh_private_key_file: $root/.cache/lab/ssh-access-ed25519"
+      echo "      ansible_ssh_common_args: -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o LogLevel=ERROR"
+    done < <(lab_hosts ssh)
+  } >"$ssh_inventory"
 }
 
 up() {
@@ -88,20 +122,29 @@ up() {
     tests/lab/mirror/serve.sh
   fi
   fresh=()
+  local ssh_hosts
+  ssh_hosts=" $(lab_hosts ssh | cut -d' ' -f1 | tr '\n' ' ')"
   while read -r host name image platform; do
     start_host "$host" "$name" "$image" "$platform"
+    # a container of an older lab, reached over docker only, has no sshd yet: it is prepared again
+    if [[ " ${fresh[*]} " != *" $host "* && $ssh_hosts == *" $host "* ]] && ! docker exec "$name" test -x /usr/sbin/sshd; then
+      log "$name has no sshd yet: preparing it again"
+      fresh+=("$host")
+    fi
   done < <(lab_hosts)
-  # Only new containers need the prepare step (systemd wait, apt lists, kernel ABI, lab fixtures).
+  # Only new containers need the prepare step (systemd wait, apt lists, kernel ABI, lab fixtures, the bootstrap sshd).
   if [ "${#fresh[@]}" -gt 0 ]; then
     playbook molecule/site/prepare.yml --limit "$(IFS=,; echo "${fresh[*]}")"
   else
     log "all containers reused: prepare skipped (tests/lab/lab.sh down, then up, for a fresh lab)"
   fi
-  playbook playbooks/site.yml
-  playbook playbooks/validate.yml
+  write_ssh_inventory
+  playbook --ssh playbooks/site.yml
+  playbook --ssh playbooks/validate.yml
   log "lab is up in $((SECONDS - t0))s; GPU inventory report: .cache/lab/gpu-inventory.md"
   log "no GPU is present in the lab: the Tesla P4 and P10 above are simulated (lspci dumps) for the verdict only"
   log "run it again:  make lab   (reuses the containers; site.yml should then change nothing)"
+  log "by hand, over SSH as above:  ansible-playbook -i $inventory -i $ssh_inventory playbooks/site.yml"
   log "tear it down:  make lab-down   (or tests/lab/lab.sh down)"
 }
 
