@@ -8,9 +8,15 @@ Writes, under OUT:
 The mirror's http.server lists each directory, which pip reads as a simple index (PEP 503 layout):
 --index-url http://mirror.lab/whl/cu126 finds torch there as it would on download.pytorch.org.
 
-The torch stand-in is NOT PyTorch: a package named torch with __version__, version.cuda and
-HOMELAB_LAB_STAND_IN, and no tensors. It proves which index pip resolved torch from (the local
-label +cu126 exists only on that index), never that torch runs. The probe is a real, empty package
+The torch stand-in is NOT PyTorch's build: a package named torch, labelled 2.8.0+<variant>, whose
+import loads Debian's real python3-torch (a CPU build: 1.13 on bookworm, 2.6 on trixie) from
+/usr/lib/python3/dist-packages into itself and then reports the variant's label as its __version__
+and torch.version.cuda, as PyTorch's <variant> build does. It behaves like that build on a host
+without a working GPU: torch.cuda.is_available() is False and tensors are real, on the CPU. It
+proves which index pip resolved torch from (the local label +cu126 exists only on that index) and
+that the role's check multiplies for real on the CPU; never that a CUDA build runs on a card.
+A host that installs it needs Debian's python3-torch (a lab fixture, installed by the scenario's
+prepare); without it the import fails and names the package. The probe is a real, empty package
 that group members install into the shared environment. Usage: build_wheels.py OUT
 """
 
@@ -26,6 +32,40 @@ TORCH_VERSION = "2.8.0"
 TORCH_VARIANTS = {"cpu": None, "cu126": "12.6", "cu128": "12.8", "cu130": "13.0"}
 PROBE_VERSION = "1.0"
 EPOCH = (2026, 1, 1, 0, 0, 0)  # fixed timestamps: the same inputs give the same bytes
+
+# The stand-in's torch/__init__.py, filled by str.format: {version} the variant's label, {cuda} its CUDA.
+TORCH_INIT = """\
+\"\"\"LAB STAND-IN of torch {version} (homelab.nvidia_gpu fixture mirror): Debian's python3-torch under this label.
+
+Not PyTorch's {version} build. Importing it loads Debian's real python3-torch (a CPU build) from
+/usr/lib/python3/dist-packages into this module, then labels it {version} with torch.version.cuda
+{cuda!r}, as PyTorch's build reports itself. Like that build on a host without a working GPU,
+torch.cuda.is_available() is False and its tensors are real, on the CPU. Debian's site-packages join
+the end of sys.path for torch's own dependencies (numpy, typing_extensions, ...).
+\"\"\"
+import os as _os
+import sys as _sys
+
+_DEBIAN = "/usr/lib/python3/dist-packages"
+_REAL = _os.path.join(_DEBIAN, "torch", "__init__.py")
+if not _os.path.isfile(_REAL):
+    raise ImportError("the lab's stand-in torch {version} loads Debian's python3-torch, which is not installed "
+                      "(no " + _REAL + "): apt-get install python3-torch")
+if _DEBIAN not in _sys.path:
+    _sys.path.append(_DEBIAN)
+_STAND_IN = __doc__
+__path__[:] = [_os.path.dirname(_REAL)]  # torch's submodules are Debian's (the list is also __spec__'s)
+__file__ = _REAL
+with open(_REAL, encoding="utf-8") as _source:
+    exec(compile(_source.read(), _REAL, "exec"))  # noqa: S102 - Debian's torch, run as this module
+from torch import version as _version  # noqa: E402 - Debian's torch.version, relabelled
+
+_version.__version__ = "{version}"
+_version.cuda = {cuda!r}
+__version__ = type(__version__)("{version}")  # torch.torch_version.TorchVersion, as PyTorch's
+__doc__ = _STAND_IN  # help(torch) says what this is
+del _os, _sys, _DEBIAN, _REAL, _STAND_IN, _source, _version
+"""
 
 
 def _record_line(name: str, data: bytes) -> str:
@@ -54,14 +94,11 @@ def build(out: Path) -> list[Path]:
     written = []
     for variant, cuda in TORCH_VARIANTS.items():
         version = f"{TORCH_VERSION}+{variant}"
-        init = (f'"""LAB STAND-IN of torch {version} (homelab.nvidia_gpu fixture mirror): no tensors."""\n'
-                f'__version__ = "{version}"\n'
-                'HOMELAB_LAB_STAND_IN = "the fixture mirror\'s stand-in torch: it proves the index, '
-                'not that torch runs"\n'
-                "from torch import version  # noqa: E402\n")
-        files = {"torch/__init__.py": init, "torch/version.py": f"__version__ = \"{version}\"\ncuda = {cuda!r}\n"}
+        init = TORCH_INIT.format(version=version, cuda=cuda)
+        files = {"torch/__init__.py": init}
         path = out / "whl" / variant / "torch" / f"torch-{version}-py3-none-any.whl"
-        wheel(path, "torch", version, files, f"LAB STAND-IN of torch {version}")
+        wheel(path, "torch", version, files,
+              f"LAB STAND-IN of torch {version}: Debian's python3-torch (CPU) under this label")
         written.append(path)
     probe = out / "pypi" / "simple" / "homelab-ml-probe" / f"homelab_ml_probe-{PROBE_VERSION}-py3-none-any.whl"
     wheel(probe, "homelab_ml_probe", PROBE_VERSION, {"homelab_ml_probe/__init__.py": f'VERSION = "{PROBE_VERSION}"\n'},
