@@ -215,6 +215,7 @@ real_control() {
   sed -i -e '/^Description: /,$d' "$dir/DEBIAN/control"
   { echo "Description: $summary"; echo "$detail" | fold -s -w 76 | sed 's/^/ /'; } >>"$dir/DEBIAN/control"
 }
+python3 "$real_parts" fetch  # every pinned wheel, once per machine (the unit tests read the CUDA 12 ptxas ones too)
 cudnn_left_out=$(python3 "$real_parts" left-out)
 for tree_arch in x86_64 sbsa; do
   arch=${CUDA_DEB_ARCH[$tree_arch]}
