@@ -1,6 +1,8 @@
 # Copyright (c) homelab.nvidia_gpu contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""State after the nvidia_driver_debian scenario: Debian's real nvidia-kernel-dkms built for the target kernel."""
+"""State after the nvidia_driver_debian scenario, read from Debian's own data (dpkg, the package's dkms.conf,
+DKMS, modinfo): bookworm's real nvidia-kernel-dkms built for the target kernel; on trixie, contrib's open
+nvidia-open-kernel-dkms did not build, and the host's packages are as before the role tried."""
 
 from __future__ import annotations
 
@@ -16,27 +18,98 @@ def kernel(host):
 
 
 @pytest.fixture(scope="module")
-def version(host):
-    return host.package("nvidia-kernel-dkms").version.split("-")[0]
+def codename(host):
+    return host.system_info.codename
 
 
-def test_debian_package_of_branch_535_is_installed_and_held(host, version):
+def dkms_conf(host, package):
+    """PACKAGE_NAME, PACKAGE_VERSION, BUILT_MODULE_NAME[0] and DEST_MODULE_LOCATION[0] of the package's dkms.conf."""
+    path = next(p for p in host.check_output(f"dpkg-query -L {package}").splitlines()
+                if re.fullmatch(r"/usr/src/[^/]+/dkms\.conf", p))
+    text = host.file(path).content_string
+    found = {}
+    for key in ("PACKAGE_NAME", "PACKAGE_VERSION", r"BUILT_MODULE_NAME\[0\]", r"DEST_MODULE_LOCATION\[0\]"):
+        match = re.search(rf'^{key}="?([^"\n]+)"?$', text, re.M)
+        found[key.split("\\")[0]] = match.group(1) if match else None
+    return found
+
+
+def test_bookworm_module_is_nvidias_real_proprietary_build_for_the_target_kernel(host, codename, kernel):
+    if codename != "bookworm":
+        pytest.skip("the proprietary build runs on the bookworm host")
+    package = host.package("nvidia-kernel-dkms")
+    assert package.is_installed
+    version = package.version.split("-")[0]  # Debian's upstream version of the package, as apt installed it
     assert version.startswith("535.")
-    assert host.package("nvidia-kernel-dkms").is_installed
-    holds = host.check_output("apt-mark showhold").split()
-    assert {"nvidia-kernel-dkms", "nvidia-smi", "libcuda1"} <= set(holds)
-
-
-def test_real_nvidia_module_built_and_installed_for_the_target_kernel(host, kernel, version):
-    out = host.check_output(f"dkms status -m nvidia-current -v {version}")
-    assert re.search(rf"^nvidia-current/{re.escape(version)}, {re.escape(kernel)}, [^:]+: installed", out, re.M), out
-    ko = f"/lib/modules/{kernel}/updates/dkms/nvidia-current.ko"
-    assert host.file(ko).exists
+    conf = dkms_conf(host, "nvidia-kernel-dkms")
+    assert conf["PACKAGE_VERSION"] == version
+    name = conf["PACKAGE_NAME"]
+    out = host.check_output(f"dkms status -m {name} -v {version}")
+    assert re.search(rf"^{re.escape(name)}/{re.escape(version)}, {re.escape(kernel)}, [^:]+: installed", out, re.M), out
+    # Debian's DKMS installs the built module under updates/dkms (its dkms.conf may name another location).
+    ko = f"/lib/modules/{kernel}/updates/dkms/{conf['BUILT_MODULE_NAME']}.ko"
+    assert host.file(ko).exists, host.check_output(f"find /lib/modules/{kernel} -name '*.ko*'")
     assert host.check_output(f"modinfo -F version {ko}") == version
     assert host.check_output(f"modinfo -F vermagic {ko}").startswith(kernel + " ")
     assert host.check_output(f"modinfo -F license {ko}") == "NVIDIA"  # the proprietary flavour
+    # The role's fact names the same DKMS module.
+    fact = json.loads(host.file("/etc/ansible/facts.d/nvidia_driver.fact").content_string)
+    assert (fact["dkms_module"], fact["version"]) == (name, version)
+    assert not host.file("/etc/ansible/facts.d/nvidia_driver_build_failure.fact").exists
 
 
-def test_non_free_components_enabled_by_the_role(host):
+def test_bookworm_packages_are_held_and_non_free_enabled(host, codename):
+    if codename != "bookworm":
+        pytest.skip("the driver is installed on the bookworm host")
+    holds = host.check_output("apt-mark showhold").split()
+    assert {"nvidia-kernel-dkms", "nvidia-smi", "libcuda1"} <= set(holds)
     sources = host.file("/etc/apt/sources.list.d/nvidia-driver-debian-non-free.sources").content_string
     assert "Components: contrib non-free non-free-firmware" in sources
+
+
+def installed(host):
+    rows = {}
+    query = "dpkg-query -W -f='${db:Status-Abbrev}|${binary:Package}|${Version}\\n'"
+    for line in host.check_output(query).splitlines():
+        status, name, version = line.split("|")
+        rows[name] = (status.strip(), version)
+    return rows
+
+
+def test_trixie_dpkg_is_clean_and_nothing_that_was_there_is_gone(host, codename):
+    if codename != "trixie":
+        pytest.skip("the open flavour's build fails on the trixie host")
+    now = installed(host)
+    assert host.check_output("dpkg --audit") == ""
+    assert [n for n, (status, _v) in now.items() if status not in ("ii", "rc", "un", "pn")] == []
+    before = {}
+    for line in host.file("/var/lib/lab-dpkg-before-converge.txt").content_string.splitlines():
+        status, name, version = line.split("|")
+        if status.strip() == "ii":
+            before[name] = version  # an upgrade that apt pulled in may stay
+    assert [n for n in before if now.get(n, ("", ""))[0] != "ii"] == []
+    # The failed install's packages are gone (dkms too: it came with them); patch, which dkms wants, was there: stays.
+    driver = re.compile(r"nvidia|cuda|glx|dkms")
+    assert sorted(n for n, (status, _v) in now.items() if status == "ii" and driver.search(n)) == []
+    assert now["patch"][0] == "ii"
+    assert host.run("apt-get install --simulate hello").rc == 0  # apt goes on
+    assert "nvidia-current-open" not in host.check_output("dkms status")
+
+
+def test_trixie_failure_is_recorded_with_dkms_own_first_error(host, codename, kernel):
+    if codename != "trixie":
+        pytest.skip("the open flavour's build fails on the trixie host")
+    record = json.loads(host.file("/etc/ansible/facts.d/nvidia_driver_build_failure.fact").content_string)
+    assert record["package"] == "nvidia-open-kernel-dkms"
+    # The version apt offers (Debian's data), and the kernel DKMS's own make.log names in its header.
+    candidate = re.search(r"Candidate: (\S+)", host.check_output("apt-cache policy nvidia-open-kernel-dkms")).group(1)
+    assert record["version"] == candidate
+    log = host.file(record["make_log"])
+    assert log.exists
+    first = log.content_string.splitlines()[0]
+    assert f" for kernel {kernel} " in first, first
+    error = host.check_output(f"grep -m1 -E ': (fatal )?error: ' {record['make_log']}")
+    assert error.endswith(record["first_error"]), (error, record["first_error"])
+    assert record["kernel"] == kernel
+    assert f"does not build for kernel {kernel}: {record['first_error']}" in record["message"]
+    assert not host.file("/etc/ansible/facts.d/nvidia_driver.fact").exists
