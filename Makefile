@@ -13,7 +13,7 @@ setup:  ## Venv, Docker engine, qemu binfmt, base images, signed fixture mirror 
 test: setup  ## Every gate: yamllint, ansible-lint, ruff, argspecs, build, readme, unit, sanity, molecule
 	@scripts/test.sh
 
-test-slow: setup  ## Molecule scenarios marked SLOW too (real Debian nvidia-kernel-dkms build)
+test-slow: setup  ## Molecule with the scenarios marked SLOW too (none at present)
 	@SLOW=1 scripts/test.sh molecule
 
 lint: setup  ## Only the linters
