@@ -18,8 +18,8 @@ description:
     C(nvidia_driver_in_container), C(nvidia_driver_dkms_missing) (the kernels whose registered C(dkms status)
     result does not say installed) and C(nvidia_driver_dkms_failure) (why, from the C(dkms install) results and
     the make.log tails), C(nvidia_driver_install_rollback) (from C(dpkg-query) lines before and after a failed apt
-    install: what to purge, remove and install again so that dpkg is where it was) and
-    C(nvidia_driver_build_failure) (the record and the message of a driver module that DKMS could not build: the
+    install - what to purge, remove and install again so that dpkg is where it was) and
+    C(nvidia_driver_build_failure) (the record and the message of a driver module that DKMS could not build - the
     kernel, the first compiler error of make.log, the ways out).
   - Pure Python in C(plugins/module_utils/_nvidia_driver_runtime.py).
 options:

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # Copyright (c) homelab.nvidia_gpu contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """NVIDIA's real CUDA 13 compiler and cuDNN for the lab's fixture mirror, from NVIDIA's PyPI wheels.
@@ -241,6 +241,7 @@ def cudnn(root: Path, tree_arch: str, major: str, version: str) -> None:
             _extract(zf, f"{base}lib/{stem}.so.9", lib / real)
             (lib / f"{stem}.so.9").symlink_to(real)
             (lib / f"{stem}.so").symlink_to(f"{stem}.so.9")
+
 
 def main(argv: list[str]) -> int:
     try:

@@ -180,8 +180,8 @@ def test_cuda_toolkit_and_cudnn_live_where_nvidia_puts_them():
     """NVIDIA's toolkit under /usr/local/cuda-X.Y (13.0: the real tree, targets/<arch>-linux with the include and
     lib64 links); cuDNN's headers and library where NVIDIA's debs put them (the wheel's files: real_parts.py)."""
     expected = {
-        ("x86_64", "cuda-toolkit-12-9_12.9.1-1_amd64.deb"): ["./usr/local/cuda-12.9/bin/nvcc",
-                                                            "./usr/local/cuda-12.9/version.json"],
+        ("x86_64", "cuda-toolkit-12-9_12.9.1-1_amd64.deb"): [
+            "./usr/local/cuda-12.9/bin/nvcc", "./usr/local/cuda-12.9/version.json"],
         ("x86_64", "cuda-toolkit-13-0_13.0.1-1_amd64.deb"): [
             "./usr/local/cuda-13.0/bin/nvcc", "./usr/local/cuda-13.0/bin/ptxas", "./usr/local/cuda-13.0/nvvm/bin/cicc",
             "./usr/local/cuda-13.0/targets/x86_64-linux/include/cuda_runtime.h",
