@@ -16,7 +16,7 @@ description:
     each package in the output and each name in O(packages) (unknown ones with no version).
   - The same plugin file has C(apt_upstream_version) - the upstream part of a Debian version, without epoch and
     Debian revision - and C(apt_missing(packages)) - the names of O(packages) apt has no candidate for, in their
-    order. Pure Python in C(plugins/module_utils/_apt_policy.py).
+    order. Pure Python in C(plugins/module_utils/_files/_apt_policy.py).
 options:
   _input:
     description: The standard output of C(apt-cache policy).
@@ -51,7 +51,8 @@ _value:
   type: dict
 """
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _apt_policy, _shapes, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _shapes, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _apt_policy
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 

@@ -23,7 +23,7 @@ description:
     starts with C(release), C(origin) or C(version) - and C(Pin-Priority), a non-zero whole number; same O(names) and
     O(comments)) and C(apt_comments) (text -> C(# ) lines, each line of it a comment, for a template's header such as
     C(ansible_managed)).
-  - Pure Python in C(plugins/module_utils/_apt_sources.py).
+  - Pure Python in C(plugins/module_utils/_files/_apt_sources.py).
 options:
   _input:
     description: The stanzas, a list of mappings (one mapping is one stanza).
@@ -57,7 +57,7 @@ _value:
   type: str
 """
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _apt_sources
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _apt_sources
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filters
 
 

@@ -22,7 +22,7 @@ description:
     names, in the format this filter reads, so no task spells the format - and C(apt_dpkg_status(packages)) -
     C({package - status}) from the same output, the status being dpkg's abbreviation and the version
     (C(hi 1.18.1-1) - held, installed) or empty when dpkg has no such package.
-  - Pure Python in C(plugins/module_utils/_apt_policy.py).
+  - Pure Python in C(plugins/module_utils/_files/_apt_policy.py).
 options:
   _input:
     description: The standard output of C(dpkg-query) in the format above.
@@ -58,7 +58,8 @@ _value:
   elements: str
 """
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _apt_policy, _shapes, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _shapes, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _apt_policy
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 

@@ -15,7 +15,7 @@ description:
     on every other runtime of type C(io.containerd.runc.v2) in the file (the C(nvidia) runtime included, so the
     runtime and toolkit roles reach the same file in either order), the sandbox image, the CRI plugin taken out of
     C(disabled_plugins), and the C(version) an existing empty file needs. Pure Python in
-    C(plugins/module_utils/_containerd_settings.py).
+    C(plugins/module_utils/_files/_containerd_settings.py).
 options:
   _input:
     description: The C(config) facts of M(homelab.nvidia_gpu.containerd_facts).
@@ -51,7 +51,8 @@ _value:
   type: dict
 """
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _containerd_settings, _shapes, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _shapes, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _containerd_settings
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 

@@ -17,11 +17,11 @@ description:
   - An unknown distribution, a release that is not a codename, a URL that is not an http(s) URL on one line, or
     components that are not a list of words (a string such as V(main) is refused, never read letter by letter) is an
     error whose sentence names the role variable (C(distro_mirror_url), C(distro_mirror_security_url),
-    C(distro_mirror_components)). The file is rendered whole by C(plugins/module_utils/_apt_sources.py) and read back
+    C(distro_mirror_components)). The file is rendered whole by C(module_utils/_files/_apt_sources.py) and read back
     before it is returned - no value can add a field such as C(Trusted).
   - One more filter in this file - C(distro_mirror_originals) (the results of C(slurp) over C(replaces) -> the paths
     that are the distribution's own files, not missing and not this role's stub in place of sources.list).
-  - Pure Python in C(plugins/module_utils/_distro_mirror.py).
+  - Pure Python in C(plugins/module_utils/_roles/_distro_mirror.py).
 options:
   _input:
     description: C(distribution), C(release) (the codename), C(architecture).
@@ -58,7 +58,7 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _distro_mirror
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _distro_mirror
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filters
 
 

@@ -21,7 +21,7 @@ description:
   - A name that is not lower-case letters, digits and C(_), a port out of 1-65535 or given as a boolean, a protocol
     other than tcp or udp, an entry that is not an address or a network (a zone C(%eth0), C(0.0.0.0) alone, a
     string where the list belongs) is refused with a sentence naming the variable.
-  - Pure Python in C(plugins/module_utils/_nftables.py).
+  - Pure Python in C(plugins/module_utils/_files/_nftables.py).
 options:
   _input:
     description: C(firewall_name) - the table is C(inet homelab_<name>), the unit C(homelab-nftables@<name>.service).
@@ -79,7 +79,7 @@ _value:
 """
 
 from ansible.utils.display import Display
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _nftables
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _nftables
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filters
 
 

@@ -63,7 +63,8 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_verdict, _lspci, _shapes
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _shapes
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu import _gpu_verdict, _lspci
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 

@@ -30,7 +30,7 @@ description:
     C(gpu_metrics_settings) (the role's options without their C(gpu_metrics_) prefix, checked, to the listening
     addresses, the allow lists, node_exporter's and Prometheus's C(ARGS=) lines, the collector's C(ExecStart=) and
     the warnings, which it also shows as Ansible warnings).
-  - Pure Python in C(plugins/module_utils/_gpu_metrics.py), which the role also installs beside the collector.
+  - Pure Python in C(plugins/module_utils/_roles/_gpu_metrics.py), which the role also installs beside the collector.
 options:
   _input:
     description: The fact C(nvidia_gpu_plan).
@@ -54,7 +54,7 @@ _value:
 """
 
 from ansible.utils.display import Display
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_metrics
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _gpu_metrics
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 

@@ -20,7 +20,7 @@ description:
   - The same plugin file has C(gpu_plan_summary_lines) (one line per host, for the end of site.yml) and
     C(site_address_problems) (site.yml's inventory check - every C(ansible_host) a valid address, inside
     C(site_network_cidr) when set, and no two hosts on one address).
-  - All of it is pure Python in C(plugins/module_utils/_gpu_plan.py), unit-tested.
+  - All of it is pure Python in C(plugins/module_utils/_gpu/_gpu_plan.py), unit-tested.
 options:
   _input:
     description: C(ansible_facts.nvidia_gpus).
@@ -99,7 +99,8 @@ _value:
       type: str
 """
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_plan, _inventory_addresses, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _inventory_addresses, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu import _gpu_plan
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 

@@ -14,7 +14,7 @@ description:
   - The named kernels, the running one, the installed-but-not-booted kernels of the running flavour and, on a
     Raspberry Pi 5 that drives a GPU, the release of its 4K-page C(kernel8.img); each with its headers packages
     (C(linux-headers-<release>), plus the flavour's metapackage for Raspberry Pi kernels, or when asked on
-    Debian/Ubuntu) and the archive they come from. Pure Python in C(plugins/module_utils/_kernel_headers.py).
+    Debian/Ubuntu) and the archive they come from. Pure Python in C(plugins/module_utils/_roles/_kernel_headers.py).
 options:
   _input:
     description: The running kernel release (C(uname -r)).
@@ -60,7 +60,8 @@ _value:
   type: dict
 """
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _kernel_headers, _shapes, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _shapes, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _kernel_headers
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 

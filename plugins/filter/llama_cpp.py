@@ -31,7 +31,7 @@ description:
     sentence), C(llama_cpp_stale_builds) (the old builds to remove, keeping the current one and the newest others
     up to C(llama_cpp_keep_builds)), C(llama_cpp_stale_sources) (source tarballs and unpacked sources other than
     the current source's).
-  - Pure Python in C(plugins/module_utils/_llama_cpp.py).
+  - Pure Python in C(plugins/module_utils/_roles/_llama_cpp.py).
 options:
   _input:
     description: The fact C(nvidia_gpu_plan).
@@ -67,7 +67,7 @@ _value:
 """
 
 from ansible.utils.display import Display
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _llama_cpp as llama
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _llama_cpp as llama
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filters
 
 

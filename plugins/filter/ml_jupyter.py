@@ -18,7 +18,7 @@ description:
   - C(refused) is a sentence when the server would be open (no token and no password hash), the token is shorter
     than 24 URL-safe characters, the hash is not one C(jupyter_server.auth.passwd()) writes, or Debian's source is
     asked for on a release without the package.
-  - Pure Python in C(plugins/module_utils/_ml_jupyter.py).
+  - Pure Python in C(plugins/module_utils/_roles/_ml_jupyter.py).
 options:
   _input:
     description:
@@ -42,7 +42,7 @@ _value:
 """
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _ml_jupyter
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _ml_jupyter
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 

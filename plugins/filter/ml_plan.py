@@ -26,7 +26,7 @@ description:
     why it must be reinstalled, empty when it is the right build and release) and C(ml_workstation_summary)
     (ml_python's plan, cuda_toolkit's plan, the fact C(ml_python_installed) - one line per workstation) and
     C(ml_pip_conf(index_url, trusted_hosts, env)) (the lines of an environment's C(pip.conf), each value checked).
-  - Pure Python in C(plugins/module_utils/_ml_plan.py).
+  - Pure Python in C(plugins/module_utils/_roles/_ml_plan.py).
 options:
   _input:
     description: The host's C(nvidia_gpu_plan).
@@ -58,7 +58,8 @@ _value:
   type: dict
 """
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _ml_plan, _shapes, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _shapes, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _ml_plan
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 

@@ -55,8 +55,8 @@ _value:
 
 import re
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _values
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu_plan import runfile_version
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu._gpu_plan import runfile_version
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 _DIGEST_HEX = {"sha256": 64, "sha512": 128}

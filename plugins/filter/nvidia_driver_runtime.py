@@ -21,7 +21,7 @@ description:
     install - what to purge, remove and install again so that dpkg is where it was) and
     C(nvidia_driver_build_failure) (the record and the message of a driver module that DKMS could not build - the
     kernel, the first compiler error of make.log, the ways out).
-  - Pure Python in C(plugins/module_utils/_nvidia_driver_runtime.py).
+  - Pure Python in C(plugins/module_utils/_roles/_nvidia_driver_runtime.py).
 options:
   _input:
     description: A dict of the named arguments of the function (see the module_utils file).
@@ -47,8 +47,8 @@ _value:
 
 import inspect
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _nvidia_driver_runtime as runtime
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _shapes, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _shapes, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _nvidia_driver_runtime as runtime
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filters
 
 _BOOLS = ("container", "gpu_present", "headers_reboot", "nouveau_loaded", "simulated", "rebooted", "check_mode")

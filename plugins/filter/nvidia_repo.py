@@ -15,7 +15,7 @@ description:
     GPUs), never the Jetson C(arm64) one; Raspberry Pi OS's C(Raspbian) counts as Debian. Returns C(tree) (for example
     V(debian12/sbsa), empty when the CUDA repo is off or unknown), C(key_file), C(key_fingerprint), C(deb_arch) and
     C(problem), the sentence that names the host and every supported combination when there is no tree.
-  - The map lives only in C(plugins/module_utils/_nvidia_repo.py).
+  - The map lives only in C(plugins/module_utils/_roles/_nvidia_repo.py).
   - One more filter in this file - C(nvidia_repo_files) (the role's variables, a dict of C(nvidia_repo_*) -> the text
     of C(nvidia-cuda.sources), C(nvidia-container-toolkit.sources) and the pin file, C(signing_keys) to fetch and check
     (C(name), C(url), C(fingerprint), C(keyring)), C(cuda_keyring), C(toolkit_keyring), C(cuda_uri), C(toolkit_uri),
@@ -60,7 +60,8 @@ _value:
   type: dict
 """
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _nvidia_repo, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _nvidia_repo
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filters
 
 

@@ -30,7 +30,7 @@ description:
     of each user's home, C(~/.ssh) and C(~/.ssh/authorized_keys)) is the sentence that refuses to work as root in a
     path the user controls (a symbolic link, another owner, a hard link), or an empty string.
   - Every error is an C(AnsibleFilterError) with a sentence that names the variable, never a raw Python error.
-  - Pure Python in C(plugins/module_utils/_ssh_access.py).
+  - Pure Python in C(plugins/module_utils/_roles/_ssh_access.py).
 options:
   _input:
     description:
@@ -57,7 +57,7 @@ _value:
 
 from collections.abc import Mapping
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _ssh_access
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _ssh_access
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filters
 
 

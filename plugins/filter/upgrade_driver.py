@@ -25,7 +25,7 @@ description:
     summary) and no node could take it, unless C(allow_skips); and C(upgrade_driver_failure(result)) - from
     C(ansible_failed_task.name) and C(ansible_failed_result), one line saying why the node failed (the task, its
     message, the DKMS, dpkg and apt error lines of its output).
-  - Pure Python in C(plugins/module_utils/_upgrade_driver.py).
+  - Pure Python in C(plugins/module_utils/_roles/_upgrade_driver.py).
 options:
   _input:
     description: The standard output of C(apt-cache policy) for the plan's driver packages.
@@ -64,7 +64,8 @@ _value:
 
 from collections.abc import Mapping
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _shapes, _upgrade_driver, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _shapes, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _upgrade_driver
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 

@@ -50,8 +50,9 @@ _value:
   elements: dict
 """
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _shapes, _validate_report, _values
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _validate_checks as checks
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _shapes, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _validate_checks as checks
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _validate_report
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
 
 _NODE_KEYS = ("tools", "engines", "gpu_present", "kernels", "image", "sample", "namespace", "snapshotter",

@@ -170,9 +170,9 @@ from types import SimpleNamespace
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.urls import fetch_url
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _commands, _values
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _config_files as cf
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _signing_keys as sk
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _commands, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _config_files as cf
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _signing_keys as sk
 
 MAX_BYTES = 4 * 1024 * 1024  # a key file is kilobytes; anything this big is not one
 CHUNK = 64 * 1024

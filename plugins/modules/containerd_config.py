@@ -136,8 +136,8 @@ import glob
 import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _commands
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _config_files as cf
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _commands
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _config_files as cf
 
 
 def edit(path: str, before: str | None, start: str | None, settings: dict, state: str) -> cf.FileChange:

@@ -117,9 +117,10 @@ ansible_facts:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _commands, _containerd_settings
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _config_files as cf
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _nvidia_ctk as ctk
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _commands
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _config_files as cf
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _containerd_settings
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _nvidia_ctk as ctk
 
 
 def config_facts(path: str, text: str | None, containerd_version: tuple[int, int] | None) -> dict:

@@ -117,7 +117,7 @@ error:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _config_files as cf
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _config_files as cf
 
 
 def plan(path: str, before: str | None, settings: dict, state: str,

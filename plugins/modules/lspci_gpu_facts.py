@@ -246,10 +246,10 @@ import os
 import platform
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _commands as commands
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_verdict as verdict
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _lspci as lspci
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu_catalog import SUPPORTED_GPUS_JSON_PATHS
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _commands as commands
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu import _gpu_verdict as verdict
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu import _lspci as lspci
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu._gpu_catalog import SUPPORTED_GPUS_JSON_PATHS
 
 SELECTORS = verdict.SELECTOR_KEYWORDS + verdict.PROBLEM_CODES
 DEFAULT_COMMAND_TIMEOUT = 30

@@ -256,9 +256,9 @@ import shutil
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _commands
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _config_files as cf
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _nvidia_ctk as ctk
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _commands
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _config_files as cf
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _nvidia_ctk as ctk
 
 
 def containerd_version(module: AnsibleModule) -> tuple[int, int] | None:

@@ -98,7 +98,7 @@ import os
 import pwd
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _user_files as uf
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _user_files as uf
 
 
 def _mode(module: AnsibleModule, name: str) -> int:

@@ -1,6 +1,6 @@
 # Copyright (c) homelab.nvidia_gpu contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The controller side of the one rule (plugins/module_utils/_values.py): every filter of the collection raises
+"""The controller side of the one rule (plugins/module_utils/_common/_values.py): every filter of the collection raises
 AnsibleFilterError with a sentence, never a raw Python exception.
 
 ``filter_call(name, fn, *args)`` runs a pure function; the errors the pure layers raise on purpose (ValueProblem and

@@ -18,7 +18,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 import pytest
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _nvidia_ctk as ctk
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _nvidia_ctk as ctk
 from ansible_collections.homelab.nvidia_gpu.plugins.modules import nvidia_ctk
 
 

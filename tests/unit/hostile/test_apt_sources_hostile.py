@@ -18,10 +18,10 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.filter import apt_sources as apt_filter
 from ansible_collections.homelab.nvidia_gpu.plugins.filter import distro_mirror as dm_filter
 from ansible_collections.homelab.nvidia_gpu.plugins.filter import nvidia_repo as nr_filter
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _apt_sources as aps
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _distro_mirror as dm
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _nvidia_repo as nr
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _apt_sources as aps
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _distro_mirror as dm
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _nvidia_repo as nr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _config_files as cf
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _config_files as cf
 from ansible_collections.homelab.nvidia_gpu.plugins.modules import containerd_config, docker_daemon_config, nvidia_ctk
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -561,7 +561,7 @@ def test_second_file_fails_after_the_harmless_first_is_reported(run_module, tmp_
 def test_drop_in_is_planned_before_the_import_that_activates_it():
     def read(path):
         return V2 if path.endswith("config.toml") else None
-    from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _nvidia_ctk as ctk
+    from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _nvidia_ctk as ctk
     plan = ctk.plan_configure(ctk.Request("containerd"), ctk.Files(read=read, glob=lambda _p: []))
     assert [c.path for c in plan.changes] == [ctk.DEFAULT_DROP_IN_PATHS["containerd"], ctk.DEFAULT_CONFIG_PATHS[
         "containerd"]]

@@ -23,7 +23,8 @@ from pathlib import Path
 import jinja2
 import pytest
 from ansible.errors import AnsibleFilterError
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_plan, _gpu_verdict, _ml_jupyter
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu import _gpu_plan, _gpu_verdict
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _ml_jupyter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -13,8 +13,8 @@ import re
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.filter import firewall as firewall_filter
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _nftables as nf
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _nftables as nf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

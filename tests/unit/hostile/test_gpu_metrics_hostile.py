@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.filter import gpu_metrics as gm_filter
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_metrics as gm
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _gpu_metrics as gm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
@@ -91,8 +91,8 @@ def collector(tmp_path):
     """collect(stdout_bytes, rc=0, plan=PLAN) -> the textfile the installed collector writes (a fresh run each time)."""
     lib = tmp_path / "lib"
     lib.mkdir()
-    for src in ("roles/gpu_metrics/files/collect.py", "plugins/module_utils/_gpu_metrics.py",
-                "plugins/module_utils/_values.py"):
+    for src in ("roles/gpu_metrics/files/collect.py", "plugins/module_utils/_roles/_gpu_metrics.py",
+                "plugins/module_utils/_common/_values.py"):
         shutil.copy(ROOT / src, lib)
     bin_dir, sysfs, proc, etc = (tmp_path / d for d in ("bin", "sys", "proc", "etc"))
     for d in (bin_dir, sysfs, proc, etc):

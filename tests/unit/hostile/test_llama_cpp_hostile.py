@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.filter.llama_cpp import FilterModule
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _llama_cpp as llama
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _llama_cpp as llama
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -12,8 +12,8 @@ import subprocess
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.filter.ssh_access import FilterModule
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _distro_mirror as dm
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _ssh_access as ssh
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _distro_mirror as dm
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _ssh_access as ssh
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

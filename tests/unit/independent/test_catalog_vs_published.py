@@ -22,8 +22,8 @@ import re
 from pathlib import Path
 
 import pytest
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_catalog as catalog
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_verdict as verdict
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu import _gpu_catalog as catalog
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu import _gpu_verdict as verdict
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RELEASES = ("535.309.01", "550.163.01")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_plan, _ml_jupyter, _ml_plan
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu import _gpu_plan
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _ml_jupyter, _ml_plan
 
 ROOT = Path(__file__).resolve().parents[3]
 ARCHIVE = json.loads((ROOT / "tests/unit/fixtures/debian_packages/packages.json").read_text())["releases"]

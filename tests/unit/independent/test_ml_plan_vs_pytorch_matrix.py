@@ -18,8 +18,8 @@ import json
 from pathlib import Path
 
 import pytest
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_catalog, _gpu_plan, _gpu_verdict
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _ml_plan as ml
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu import _gpu_catalog, _gpu_plan, _gpu_verdict
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _ml_plan as ml
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 MATRIX_FILE = FIXTURES / "published" / "pytorch_cuda_arch_matrix.csv"

@@ -23,8 +23,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_catalog, _gpu_verdict
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _ml_plan as ml
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu import _gpu_catalog, _gpu_verdict
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _ml_plan as ml
 
 ROOT = Path(__file__).resolve().parents[3]
 CHECK_SOURCE = ROOT / "roles" / "cuda_toolkit" / "files" / "cuda_check.cu"

@@ -310,7 +310,7 @@ def test_the_lab_fixture_header_names_real_fields_with_their_units(tmp_path):
 def test_the_collector_reads_the_standin_as_it_would_read_the_real_tool(tmp_path):
     """The collector's own command line (roles/gpu_metrics/files/collect.py) on the lab's P10 fixture: every field
     answered, numbers without units, the passive card's fan not a number."""
-    from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_metrics as gm
+    from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _gpu_metrics as gm
 
     standin = make_standin(tmp_path, "580.95.05", LAB_FIXTURE)
     out = run(standin, f"--query-gpu={gm.QUERY}", "--format=csv,noheader,nounits")

@@ -26,8 +26,8 @@ def host(tmp_path):
     lib = tmp_path / "lib"
     lib.mkdir()
     shutil.copy(ROOT / "roles/gpu_metrics/files/collect.py", lib)
-    shutil.copy(ROOT / "plugins/module_utils/_gpu_metrics.py", lib)
-    shutil.copy(ROOT / "plugins/module_utils/_values.py", lib)
+    shutil.copy(ROOT / "plugins/module_utils/_roles/_gpu_metrics.py", lib)
+    shutil.copy(ROOT / "plugins/module_utils/_common/_values.py", lib)
     bin_dir, sysfs, proc, etc = (tmp_path / d for d in ("bin", "sys", "proc", "etc"))
     for d in (bin_dir, sysfs / "bus/pci/devices/0000:01:00.0", proc, etc / "docker"):
         d.mkdir(parents=True)

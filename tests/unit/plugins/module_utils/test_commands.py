@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _commands
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _commands
 
 
 def test_output_and_rc():

@@ -8,7 +8,7 @@ import stat
 from unittest import mock
 
 import pytest
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _config_files as cf
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _config_files as cf
 
 
 class FakeModule:

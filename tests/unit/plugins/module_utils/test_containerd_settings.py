@@ -7,8 +7,8 @@ import tomllib
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.filter.container_runtime import containerd_settings
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _containerd_settings as cs
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _nvidia_ctk as ctk
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _containerd_settings as cs
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _nvidia_ctk as ctk
 from ansible_collections.homelab.nvidia_gpu.plugins.modules.containerd_config import edit
 from ansible_collections.homelab.nvidia_gpu.plugins.modules.containerd_facts import config_facts
 

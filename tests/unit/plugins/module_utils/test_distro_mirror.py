@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _distro_mirror as dm
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _distro_mirror as dm
 
 
 def _stanzas(content):

@@ -7,8 +7,8 @@ import json
 import re
 
 import pytest
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_catalog as catalog
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_verdict as verdict
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu import _gpu_catalog as catalog
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu import _gpu_verdict as verdict
 
 CC_PREFIX = {
     "Maxwell": ("5.",), "Pascal": ("6.",), "Volta": ("7.0",), "Turing": ("7.5",), "Ampere": ("8.0", "8.6", "8.7"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_metrics as gm
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _gpu_metrics as gm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

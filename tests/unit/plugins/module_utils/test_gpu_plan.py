@@ -12,7 +12,7 @@ import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.filter.gpu_plan import FilterModule
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_plan, _gpu_verdict
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu import _gpu_plan, _gpu_verdict
 
 FILTERS = FilterModule().filters()
 TESLA_P4 = "1bb3"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_verdict as verdict
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu import _gpu_verdict as verdict
 
 FULL_LINK = {"current_speed": 8.0, "current_width": 16, "max_speed": 8.0, "max_width": 16, "degraded": False}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.filter.gpu_plan import FilterModule
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._inventory_addresses import address_problems
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common._inventory_addresses import address_problems
 
 CHECK = FilterModule().filters()["site_address_problems"]
 

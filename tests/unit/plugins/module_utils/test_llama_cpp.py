@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_catalog as catalog
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _llama_cpp as llama
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu import _gpu_catalog as catalog
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _llama_cpp as llama
 
 SHA = "a" * 64
 

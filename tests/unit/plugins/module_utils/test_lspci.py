@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _lspci as lspci
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu import _lspci as lspci
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

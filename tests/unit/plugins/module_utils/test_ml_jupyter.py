@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _ml_jupyter as jp
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _ml_jupyter as jp
 
 TOKEN = "k3Y-aaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 ARGON = "argon2:$argon2id$v=19$m=10240,t=10,p=8$ZmFrZXNhbHQ$c29tZWhhc2hzb21laGFzaA"

@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_catalog, _gpu_plan, _gpu_verdict
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _ml_plan as ml
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu import _gpu_catalog, _gpu_plan, _gpu_verdict
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _ml_plan as ml
 
 PI5_BRIDGE = {"address": "0000:00:00.0", "vendor_id": "14e4", "device_id": "2712", "name": "BCM2712 PCIe Bridge"}
 TESLA_P4, TESLA_P10, V100, T4, RTX_3090, RTX_4090, H100, RTX_5090 = (

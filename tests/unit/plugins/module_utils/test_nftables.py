@@ -1,6 +1,6 @@
 # Copyright (c) homelab.nvidia_gpu contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The firewall's table (plugins/module_utils/_nftables.py): the exact file, what it admits and refuses read back by
+"""The firewall's table (module_utils/_files/_nftables.py): the exact file, what it admits and refuses read back by
 an interpreter of its own lines against Python's ipaddress on the inventory's entries (not on the module's merged
 list), the refusals, and - where this machine has nft and may make a network namespace - nft itself loading the file
 twice in a throwaway namespace (the lab containers do the same for real: molecule/shared/verify_firewall.yml).
@@ -15,8 +15,8 @@ import subprocess
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.filter import firewall as firewall_filter
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _nftables as nf
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _nftables as nf
 
 NODE = [{"port": 9100, "protocol": "tcp"}]
 

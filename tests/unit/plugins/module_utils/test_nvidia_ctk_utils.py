@@ -7,8 +7,8 @@ import json
 import tomllib
 
 import pytest
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _config_files as cf
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _nvidia_ctk as ctk
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _config_files as cf
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _nvidia_ctk as ctk
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

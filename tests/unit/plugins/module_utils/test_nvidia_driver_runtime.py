@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.filter.nvidia_driver_runtime import FilterModule
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _nvidia_driver_runtime as runtime
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _nvidia_driver_runtime as runtime
 
 F = FilterModule().filters()
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _signing_keys as sk
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _signing_keys as sk
 
 A = "EB693B3035CD5710E231E123A4B469963BF863CC"
 B = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _ssh_access as ssh
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _ssh_access as ssh
 
 # Public halves of throwaway keys (ssh-keygen, 2026-12-03): test data, never a secret.
 ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFBhEXFaqytRdHiZj9gYySDbaoODO6Z1e4HcdY29p6tz alice@lab"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.filter.validate_checks import FilterModule, validate_check_plan
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _validate_checks as checks
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _validate_checks as checks
 
 ALL_TOOLS = {"docker": "/usr/bin/docker", "ctr": "/usr/bin/ctr", "containerd": "/usr/bin/containerd",
              "nvidia-smi": "/usr/bin/nvidia-smi", "dkms": "/usr/sbin/dkms", "modinfo": "/usr/sbin/modinfo"}

@@ -9,7 +9,7 @@ import re
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.homelab.nvidia_gpu.plugins.filter.validate_checks import FilterModule
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_plan, _gpu_verdict
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu import _gpu_plan, _gpu_verdict
 
 REPORT = FilterModule().filters()["validate_report"]
 LINK = {"current_speed": 5.0, "current_width": 1, "max_speed": 8.0, "max_width": 16, "degraded": True}

@@ -1,6 +1,6 @@
 # Copyright (c) homelab.nvidia_gpu contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one rule (module_utils/_values.py), checked against the readers of what it writes: systemd's own unit
+"""The one rule (module_utils/_common/_values.py), checked against the readers of what it writes: systemd's own unit
 parser (systemd-analyze verify) and POSIX shell quoting (shlex) for ExecStart=, a CommonMark table parser
 (markdown-it-py) for the report's cells, Python's ipaddress and urllib for addresses and URLs, and apt's deb822
 rule that a line starting with a space continues the field before it."""
@@ -12,7 +12,7 @@ import shutil
 import subprocess
 
 import pytest
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _values as v
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _values as v
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils import _filter_errors
 from hypothesis import given, settings
 from hypothesis import strategies as st

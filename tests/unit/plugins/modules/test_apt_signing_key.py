@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _signing_keys as sk
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _signing_keys as sk
 from ansible_collections.homelab.nvidia_gpu.plugins.modules import apt_signing_key
 
 pytestmark = pytest.mark.skipif(shutil.which("gpg") is None, reason="needs gpg (Debian package gpg)")

@@ -82,7 +82,7 @@ values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_si
                                                                   st.dictionaries(keys, st.integers(), min_size=1),
                                                                   min_size=1))
 def test_merge_keeps_every_other_key(tmp_path_factory, data, new):
-    from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _config_files as cf
+    from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _config_files as cf
     change, config = docker_daemon_config.plan("/d.json", cf.dump_json(data), new, "present")
     assert json.loads(change.after) == config
     for key in data:

@@ -10,7 +10,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _config_files as cf
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _config_files as cf
 from ansible_collections.homelab.nvidia_gpu.plugins.modules import nvidia_ctk
 
 

@@ -9,7 +9,7 @@ import pwd
 import stat
 
 import pytest
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _user_files as uf
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _user_files as uf
 from ansible_collections.homelab.nvidia_gpu.plugins.modules import user_file
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 try:
-    from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _values
+    from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _values
 except ImportError:  # on the host: installed beside the collector (roles/gpu_metrics/tasks/install.yml)
     import _values  # type: ignore[no-redef]  # pylint: disable=import-error
 

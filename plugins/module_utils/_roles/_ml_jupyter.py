@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _shapes, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _shapes, _values
 
 SOURCES = ("auto", "debian", "pip")
 # Debian's own jupyterlab per release (bookworm has none: pip there).

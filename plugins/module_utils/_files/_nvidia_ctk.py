@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _config_files as cf
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _config_files as cf
 
 RUNTIMES = ("docker", "containerd", "crio")
 DEFAULT_RUNTIME_PATHS = {

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._values import ValueProblem, _shown
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common._values import ValueProblem, _shown
 
 
 def mapping(value: Any, name: str, what: str = "a dict") -> Mapping:

@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _shapes, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _shapes, _values
 
 
 def _get(mapping: Any, key: str, fallback: Any = None) -> Any:

@@ -13,7 +13,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _apt_sources, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _apt_sources
 
 DISTROS: dict[str, dict[str, Any]] = {
     "Debian": {

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _apt_sources, _signing_keys, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _apt_sources, _signing_keys
 
 CUDA_RELEASES = {
     "Debian": {

@@ -15,8 +15,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_verdict as verdicts
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _shapes, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _shapes, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu import _gpu_verdict as verdicts
 
 GPU_STACK = "gpu_stack"
 RUNTIME_ONLY = "runtime_only"

@@ -27,7 +27,7 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _values
 
 DIRECTORY = "/etc/homelab-nvidia-gpu/nftables"
 UNIT = "homelab-nftables@{name}.service"

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _config_files as cf
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._nvidia_ctk import CRI_PLUGINS
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _config_files as cf
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files._nvidia_ctk import CRI_PLUGINS
 
 RUNC_TYPE = "io.containerd.runc.v2"
 # The plugin that holds the sandbox image: the CRI runtime plugin itself, except in version 3.

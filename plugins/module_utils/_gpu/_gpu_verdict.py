@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import Iterable
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_catalog as catalog
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu import _gpu_catalog as catalog
 
 BLOCKING = "blocking"
 WARNING = "warning"

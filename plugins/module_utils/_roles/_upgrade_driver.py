@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _apt_policy, _shapes
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _shapes
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _apt_policy
 
 RESULTS = ("upgraded", "unchanged", "skipped", "failed")
 

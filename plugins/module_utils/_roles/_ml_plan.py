@@ -12,9 +12,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _gpu_catalog as catalog
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils import _shapes, _values
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu_plan import DRIVER_CUDA_MAX, version_key
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _shapes, _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu import _gpu_catalog as catalog
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu._gpu_plan import DRIVER_CUDA_MAX, version_key
 
 TOOLKIT_SOURCES = ("cuda_repo", "debian")
 TORCH_SOURCES = ("pip", "debian")
