@@ -122,3 +122,81 @@ def unsatisfied(text: str, specs: list[str] | tuple[str, ...]) -> list[str]:
         if not any(version is None or fnmatch.fnmatchcase(have, version) for have in versions):
             left.append(spec)
     return left
+
+
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """(name, version or glob or None) of a package spec ``name`` or ``name=version``; ValueError otherwise."""
+    match = _SPEC.match(str(spec))
+    if not match:
+        raise ValueError(
+            f"{spec!r} is not a package spec: a Debian package name, optionally followed by =version or =glob "
+            "(such as cuda-drivers=580.*)"
+        )
+    return match.group(1), match.group(2)
+
+
+def package_actions(dpkg_text: str, specs: list[str], state: str = "present", hold: bool = False,
+                    purge: bool = False) -> dict[str, list[str]]:
+    """What an apt run must still do for SPECS, given dpkg-query's output (DPKG_QUERY_FORMAT).
+
+    ``install``: the specs dpkg does not satisfy (state present); ``remove``: the names installed, or with PURGE
+    also left as config files (state absent); ``hold``: the names not yet held whose hold is asked (state present).
+    Every list empty means a no-op.
+    """
+    for spec in specs:
+        split_spec(spec)
+    names = list(dict.fromkeys(split_spec(spec)[0] for spec in specs))
+    states = status(dpkg_text, names)
+    if state == "absent":
+        remove = [name for name in names if states[name][1:2] not in ("", "n", "c")]
+        if purge:
+            remove += [name for name in names if states[name][1:2] == "c"]
+        return {"install": [], "remove": remove, "hold": []}
+    install = unsatisfied(dpkg_text, specs)
+    held = [name for name in names if hold and not states[name].startswith("h")]
+    return {"install": install, "remove": [], "hold": held}
+
+
+def resolve_versions(specs: list[str], policy_text: str) -> list[str]:
+    """SPECS with every version glob replaced by the newest version apt knows that matches it.
+
+    ``apt-cache policy`` lists a package's versions newest first. A name apt does not know, or a glob no known
+    version matches, is a ValueError that names what apt knows.
+    """
+    names = [split_spec(spec)[0] for spec in specs]
+    policy = parse(policy_text, names)
+    resolved = []
+    for spec in specs:
+        name, version = split_spec(spec)
+        known = policy[name]["versions"]
+        if not known and policy[name]["candidate"] == NONE:
+            raise ValueError(
+                f"apt knows no package {name}: is the repository that carries it configured, and its lists updated?"
+            )
+        if version is None or not any(ch in version for ch in "*?["):
+            resolved.append(spec)
+            continue
+        matching = [have for have in known if fnmatch.fnmatchcase(have, version)]
+        if not matching:
+            raise ValueError(f"no version of {name} matches {version}: apt knows {', '.join(known) or 'none'}")
+        resolved.append(f"{name}={matching[0]}")
+    return resolved
+
+
+APT_GET_OPTIONS = ("-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold",
+                   "-o", "DPkg::Lock::Timeout=300")
+
+
+def apt_get_argv(action: str, packages: list[str], install_recommends: bool = False, allow_downgrade: bool = False,
+                 allow_change_held_packages: bool = False) -> list[str]:
+    """The apt-get command line that installs, removes or purges PACKAGES, unattended."""
+    if action not in ("install", "remove", "purge"):
+        raise ValueError(f"apt-get action {action!r} is not install, remove or purge")
+    argv = ["apt-get", action, "-y", "-q", *APT_GET_OPTIONS]
+    if action == "install":
+        argv.append("--install-recommends" if install_recommends else "--no-install-recommends")
+        if allow_downgrade:
+            argv.append("--allow-downgrades")
+    if allow_change_held_packages:
+        argv.append("--allow-change-held-packages")
+    return [*argv, "--", *packages]
