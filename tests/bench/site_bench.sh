@@ -12,6 +12,9 @@
 # under qemu it would measure the emulator. Preparation (systemd, apt lists, kernel ABI) is not
 # timed. Debian packages come from the real archive, so the network is part of the figures.
 # BENCH_KEEP=1 keeps the containers afterwards.
+# The no-op run is also measured for the commit in tests/bench/baseline.rev (BENCH_BASELINE=<rev> to pick
+# another, BENCH_BASELINE= to skip): a git worktree of it converges a fresh host and re-runs, in the same run on
+# the same machine, so the table prints now/start ratios of task results and seconds.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -30,6 +33,7 @@ cleanup() {
   if [ "${BENCH_KEEP:-0}" != 1 ]; then
     for n in 1 2 3 4; do docker rm -f "nvgpu-bench-$n" >/dev/null 2>&1 || true; done
   fi
+  [ ! -d "$work/base" ] || git worktree remove --force "$work/base" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -37,11 +41,11 @@ trap cleanup EXIT
 [ -e tests/lab/mirror/READY ] || { log "fixture mirror not built: run make setup"; exit 1; }
 [ "$(docker inspect --format '{{.State.Running}}' nvgpu-lab-mirror 2>/dev/null)" = true ] || tests/lab/mirror/serve.sh
 
-# inventory NAME COUNT: a lab-like inventory of COUNT GPU nodes, reusing inventories/lab/group_vars
+# inventory NAME COUNT [TREE]: a lab-like inventory of COUNT GPU nodes, reusing TREE's inventories/lab/group_vars
 inventory() {
   local dir=$work/$1 n
   mkdir -p "$dir"
-  ln -sfn "$root/inventories/lab/group_vars" "$dir/group_vars"
+  ln -sfn "${3:-$root}/inventories/lab/group_vars" "$dir/group_vars"
   {
     echo "all:"
     echo "  vars: {ansible_connection: docker}"
@@ -117,6 +121,20 @@ noop_changed=$(recap site-noop-1 changed)
 noop_skipped=$(recap site-noop-1 skipped)
 noop_tasks=$((noop_ok + noop_changed + noop_skipped))
 
+base_rev=${BENCH_BASELINE-$(cat tests/bench/baseline.rev)}
+if [ -n "$base_rev" ]; then
+  log "1 host, start commit $base_rev: fresh container, prepare and converge (untimed), no-op re-run"
+  git worktree add --detach "$work/base" "$base_rev" >/dev/null 2>&1
+  mkdir -p "$work/base-collections/ansible_collections/homelab"
+  ln -sfn "$work/base" "$work/base-collections/ansible_collections/homelab/nvidia_gpu"
+  inv_base=$(inventory base 1 "$work/base")
+  fresh_containers 1
+  ansible-playbook -i "$inv_base" molecule/site/prepare.yml >"$logs/prepare-base.log" 2>&1
+  (cd "$work/base" && ANSIBLE_COLLECTIONS_PATH="$work/base-collections" timed base-fresh-1 "$inv_base" playbooks/site.yml >/dev/null)
+  base_noop=$(cd "$work/base" && ANSIBLE_COLLECTIONS_PATH="$work/base-collections" timed base-noop-1 "$inv_base" playbooks/site.yml)
+  base_tasks=$(( $(recap base-noop-1 ok) + $(recap base-noop-1 changed) + $(recap base-noop-1 skipped) ))
+fi
+
 log "4 hosts: fresh containers, prepare (untimed)"
 fresh_containers 4
 ansible-playbook -i "$inv4" molecule/site/prepare.yml >"$logs/prepare-4.log" 2>&1
@@ -147,4 +165,10 @@ Hosts: amd64 bookworm containers, GPU nodes without a GPU (whole stack: headers,
 | no-op / (tasks x floor), 1 host | $(ratio "$noop1" "$noop_tasks * $floor_strategy") (${noop1} s / ${noop_tasks} tasks x ${floor_strategy} s) |
 | fresh converge 4 hosts / 1 host | $(ratio "$fresh4" "$fresh1") |
 EOF
+if [ -n "$base_rev" ]; then
+  cat <<EOF
+| no-op task results, now / start commit $base_rev | $(ratio "$noop_tasks" "$base_tasks") (${noop_tasks} / ${base_tasks}) |
+| no-op seconds, now / start commit $base_rev | $(ratio "$noop1" "$base_noop") (${noop1} s / ${base_noop} s) |
+EOF
+fi
 log "logs: $logs/"
