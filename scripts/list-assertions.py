@@ -6,14 +6,16 @@ An assertion is an ansible.builtin.assert task (its name and how many conditions
 with a failed_when, or a testinfra test function. Usage:
   python scripts/list-assertions.py [ROOT]            # the listing
   python scripts/list-assertions.py --counts [ROOT]   # one line per scenario
-Compare two revisions with `git worktree add /tmp/old <rev>` and diff the listings.
+  python scripts/list-assertions.py --against REV     # what REV asserted that ROOT lacks; exit 1 if any
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -62,11 +64,34 @@ def scenario_assertions(folder: Path) -> list[str]:
     return found
 
 
+def listing(root: Path) -> list[str]:
+    molecule = root / "molecule"
+    return [f"{folder.name}/{line}" for folder in sorted(p for p in molecule.iterdir() if (p / "molecule.yml").exists())
+            for line in scenario_assertions(folder)]
+
+
+def dropped_since(rev: str, root: Path) -> list[str]:
+    """The assertions of REV's molecule/ (read with git archive) that ROOT's molecule/ no longer has."""
+    with tempfile.TemporaryDirectory() as old:
+        archive = subprocess.run(["git", "-C", str(root), "archive", rev, "molecule"], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", old], input=archive.stdout, check=True)
+        before = listing(Path(old))
+    now = set(listing(root))
+    return [line for line in before if line not in now]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", nargs="?", default=".")
     parser.add_argument("--counts", action="store_true")
+    parser.add_argument("--against", metavar="REV", help="print what REV asserted that ROOT no longer does")
     args = parser.parse_args()
+    if args.against:
+        dropped = dropped_since(args.against, Path(args.root))
+        for line in dropped:
+            print(f"dropped since {args.against}: {line}")
+        print(f"{len(dropped)} assertion(s) of {args.against} missing", file=sys.stderr)
+        return 1 if dropped else 0
     molecule = Path(args.root) / "molecule"
     for folder in sorted(p for p in molecule.iterdir() if (p / "molecule.yml").exists()):
         found = scenario_assertions(folder)
