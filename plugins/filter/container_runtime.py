@@ -47,7 +47,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: Dotted keys and values for M(homelab.nvidia_gpu.containerd_config)'s O(settings).
+  description: Dotted keys and values for O(homelab.nvidia_gpu.containerd_config#module:settings).
   type: dict
 """
 
