@@ -1,0 +1,58 @@
+# Copyright (c) homelab.nvidia_gpu contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The shell of a role's planning action: the doc stub's options are the argument spec, a refusal is one sentence.
+
+A ``<role>_plan`` action plugin subclasses ``RolePlanAction``, names its doc stub module (``DOC``) and implements
+``plan(args, task_vars)`` over pure module_utils. It runs on the controller only: no module is sent to the host.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+_SPEC_KEYS = ("type", "elements", "default", "choices", "required", "no_log")
+
+
+def argument_spec(documentation: str) -> dict:
+    """The argument spec that a module's DOCUMENTATION options describe (suboptions included)."""
+    def spec(options: dict) -> dict:
+        out = {}
+        for name, doc in (options or {}).items():
+            entry = {key: doc[key] for key in _SPEC_KEYS if key in doc}
+            if doc.get("suboptions"):
+                entry["options"] = spec(doc["suboptions"])
+            out[name] = entry
+        return out
+    return spec(yaml.safe_load(documentation).get("options") or {})
+
+
+class RolePlanAction(ActionBase):
+    """``{"changed": false, "plan": {...}}``, or ``failed`` with the planner's sentence (never a traceback)."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    DOC = ""  # the doc stub's DOCUMENTATION
+
+    def plan(self, args: dict, task_vars: dict) -> dict:
+        raise NotImplementedError
+
+    def run(self, tmp: Any = None, task_vars: dict | None = None) -> dict:
+        self._supports_check_mode = True
+        result = super().run(tmp, task_vars)
+        try:
+            _validation, args = self.validate_argument_spec(argument_spec=argument_spec(self.DOC))
+        except AnsibleActionFail as exc:
+            return {**result, "failed": True, "msg": str(exc.message)}
+        try:
+            plan = self.plan(args, task_vars or {})
+        except (ValueError, TypeError) as exc:
+            return {**result, "failed": True, "msg": str(exc)}
+        warnings = list(plan.pop("warnings", []) or [])
+        out = {**result, "changed": False, "plan": plan}
+        if warnings:
+            out["warnings"] = warnings
+        return out
