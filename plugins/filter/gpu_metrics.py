@@ -29,7 +29,9 @@ description:
     list), C(gpu_metrics_exposure) (the warning for a port widened beyond its narrow default, or an empty string) and
     C(gpu_metrics_settings) (the role's options without their C(gpu_metrics_) prefix, checked, to the listening
     addresses, the allow lists, node_exporter's and Prometheus's C(ARGS=) lines, the collector's C(ExecStart=) and
-    the warnings, which it also shows as Ansible warnings).
+    the warnings, which it also shows as Ansible warnings), C(gpu_metrics_prometheus_config) (the plan's C(prometheus)
+    of M(homelab.nvidia_gpu.gpu_metrics_plan) and hostvars to Prometheus's configuration, once every host has
+    published where its node_exporter listens) and C(gpu_metrics_up) (the collector's file to C(up) and C(reason)).
   - Pure Python in C(plugins/module_utils/_roles/_gpu_metrics.py), which the role also installs beside the collector.
 options:
   _input:
@@ -82,6 +84,16 @@ def gpu_metrics_settings(options) -> dict:
 
 
 @safe_filter
+def gpu_metrics_prometheus_config(prometheus, hostvars) -> dict:
+    return _gpu_metrics.prometheus_config(prometheus, hostvars)
+
+
+@safe_filter
+def gpu_metrics_up(text) -> dict:
+    return _gpu_metrics.up_status(text)
+
+
+@safe_filter
 def gpu_metrics_listen(address, port, service, legacy="") -> dict:
     return _gpu_metrics.listen(address, port, service, legacy)
 
@@ -102,4 +114,5 @@ class FilterModule:
             "gpu_metrics_plan": gpu_metrics_plan, "gpu_metrics_scrape_targets": gpu_metrics_scrape_targets,
             "gpu_metrics_alert_rules": gpu_metrics_alert_rules, "gpu_metrics_listen": gpu_metrics_listen,
             "gpu_metrics_host_addresses": gpu_metrics_host_addresses, "gpu_metrics_exposure": gpu_metrics_exposure,
-            "gpu_metrics_settings": gpu_metrics_settings})
+            "gpu_metrics_settings": gpu_metrics_settings, "gpu_metrics_up": gpu_metrics_up,
+            "gpu_metrics_prometheus_config": gpu_metrics_prometheus_config})

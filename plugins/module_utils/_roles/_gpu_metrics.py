@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import ipaddress
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -662,3 +663,95 @@ def alert_rules(options: Mapping[str, Any] | None = None) -> dict:
              " systemctl status homelab-gpu-metrics.timer."),
     ]
     return {"groups": [{"name": "homelab_gpu", "rules": rules}]}
+
+
+# Where the role puts the collector on every host (constants: the collector's unit reads them).
+LIB = "/usr/local/lib/homelab-gpu-metrics"
+PLAN_FILE = "/etc/homelab-gpu-metrics/plan.json"
+UNIT = "homelab-gpu-metrics"
+RULES_FILE = "/etc/prometheus/rules/homelab_gpu.rules.yml"
+PROMETHEUS_CONFIG = "/etc/prometheus/prometheus.yml"
+
+
+def role_plan(options: Mapping[str, Any], gpu_plan: Mapping[str, Any], hostvars: Any = None,
+              prometheus_servers: Sequence[str] = (), host: str = "") -> dict:
+    """Everything the role gpu_metrics does on one host, from its options (the variables without their
+    ``gpu_metrics_`` prefix), the fact ``nvidia_gpu_plan``, the inventory's hostvars (the Prometheus hosts'
+    addresses for node_exporter's allow list), the group ``prometheus_servers`` and the host's name.
+
+    Returns ``settings`` (``settings()``), ``collector`` (its view of the GPU plan, directories, files, unit,
+    textfile), ``node_exporter`` (``false`` or its packages, ARGS= line, endpoint, firewall), ``firewall`` (the
+    node_exporter table's state, or None when the role keeps no table), ``prometheus`` (``false`` or its packages,
+    files, rules, the scrape config's parts and its firewall table's state), ``endpoint`` (where node_exporter
+    listens, published as the fact ``gpu_metrics_node_exporter_endpoint``; None when it does not run) and
+    ``warnings``. ValueProblem (MetricsError) names the variable when an option is refused."""
+    opts = dict(_mapping(options))
+    exporter_on = _values.boolean(opts.get("node_exporter", True), "gpu_metrics_node_exporter")
+    firewall = _values.boolean(opts.get("firewall", True), "gpu_metrics_firewall")
+    prometheus_on = _values.boolean(opts.get("prometheus", False), "gpu_metrics_prometheus")
+    allow = opts.get("node_exporter_allow")
+    if not (firewall and exporter_on):
+        allow = []
+    elif allow is None:
+        allow = host_addresses(hostvars if hostvars is not None else {}, list(prometheus_servers or []))
+    opts.update(node_exporter_allow=allow, lib=LIB, plan_file=PLAN_FILE)
+    found = settings(opts)
+    textfile = f"{found['textfile_dir']}/homelab_gpu.prom"
+    collector = {
+        "plan": plan_summary(gpu_plan), "plan_file": PLAN_FILE, "lib": LIB, "unit": UNIT, "textfile": textfile,
+        "dirs": [LIB, PLAN_FILE.rsplit("/", 1)[0], found["textfile_dir"]],
+        "exec": found["collector_exec"], "interval": found["interval"], "textfile_dir": found["textfile_dir"],
+        # collect.py from the role's files; the pure parts from the collection, beside it on the host
+        "files": [{"src": "collect.py", "dest": f"{LIB}/collect.py"},
+                  {"src": os.path.abspath(__file__), "dest": f"{LIB}/_gpu_metrics.py"},
+                  {"src": os.path.abspath(_values.__file__), "dest": f"{LIB}/_values.py"}],
+        "units": [{"src": f"collector.{kind}.j2", "dest": f"/etc/systemd/system/{UNIT}.{kind}"}
+                  for kind in ("service", "timer")],
+    }
+    exporter = found["exporter"]
+    endpoint = {"address": exporter["address"], "port": exporter["port"]} if exporter_on else None
+    prometheus: dict | bool = False
+    if prometheus_on:
+        listens = found["prometheus"]
+        prometheus = {
+            "packages": ["prometheus"], "args": found["prometheus_args"], "url": listens["url"],
+            "rules_file": RULES_FILE, "rules_dir": RULES_FILE.rsplit("/", 1)[0], "config_file": PROMETHEUS_CONFIG,
+            "rules": alert_rules({"for": opts.get("alert_for", "5m"), "temperature": opts.get("alert_temperature", 85),
+                                  "stale_after": f"{found['interval'] * 5}s"}),
+            "scrape": {"interval": str(opts.get("scrape_interval", "30s")),  # promtool checks it
+                       "hosts": _values.string_list(opts.get("prometheus_hosts", []), "gpu_metrics_prometheus_hosts"),
+                       "port": _values.port(opts.get("node_exporter_port", 9100), "gpu_metrics_node_exporter_port"),
+                       "scraper": host, "self": listens["url"].removeprefix("http://")},
+            "firewall": ({"port": listens["port"], "allow": found["prometheus_allow"],
+                          "state": "absent" if listens["loopback"] else "present"} if firewall else None),
+        }
+    return {
+        "phases": {"node_exporter": exporter_on, "prometheus": prometheus_on, "firewall": firewall},
+        "settings": found, "collector": collector, "endpoint": endpoint, "prometheus": prometheus,
+        "node_exporter": {"packages": ["prometheus-node-exporter"], "args": found["exporter_args"],
+                          "url": exporter["url"]} if exporter_on else False,
+        "firewall": ({"port": exporter["port"], "allow": found["exporter_allow"],
+                      "state": "present" if exporter_on else "absent"} if firewall else None),
+        "warnings": found["warnings"],
+    }
+
+
+def prometheus_config(prometheus: Mapping[str, Any], hostvars: Any) -> dict:
+    """Prometheus's configuration (a dict for to_nice_yaml) from the plan's ``prometheus`` and the inventory's
+    hostvars, read once every host of the play has published where its node_exporter listens."""
+    scrape = _mapping(_mapping(prometheus).get("scrape"))
+    targets = scrape_targets(hostvars, scrape.get("hosts") or [], scrape.get("port", 9100), scrape.get("scraper"))
+    return {
+        "global": {"scrape_interval": scrape.get("interval"), "evaluation_interval": scrape.get("interval")},
+        "rule_files": [prometheus.get("rules_file")],
+        "scrape_configs": [{"job_name": "prometheus", "static_configs": [{"targets": [scrape.get("self")]}]},
+                           {"job_name": "node", "static_configs": targets}],
+    }
+
+
+def up_status(text: Any) -> dict:
+    """homelab_gpu_up of the collector's file: ``up`` (0 or 1) and ``reason``; not collected when it is absent."""
+    found = re.search(r'(?m)^homelab_gpu_up\{reason="((?:[^"\\]|\\.)*)"\} ([01])$', str(text or ""))
+    if not found:
+        return {"up": 0, "reason": "not collected (check mode)"}
+    return {"up": int(found.group(2)), "reason": found.group(1)}
