@@ -9,6 +9,7 @@ names it, then the release (Debian: major version; Ubuntu: YY.MM).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -139,3 +140,54 @@ def files(settings: Mapping[str, Any]) -> dict:
         out["signing_keys"].append({"name": "toolkit", "url": f"{base}/gpgkey", "fingerprint": fpr,
                                     "keyring": out["toolkit_keyring"]})
     return out
+
+
+# ---- The role's whole plan (action homelab.nvidia_gpu.nvidia_repo_plan) ----
+
+CUDA_SOURCES = "nvidia-cuda.sources"  # not cuda-*.list nor nvidia-container-toolkit.list: those are stale files
+TOOLKIT_SOURCES = "nvidia-container-toolkit.sources"
+# Stale NVIDIA sources: only files named like NVIDIA's own instructions name them, and only when an active line
+# points at a tree this role manages (apt refuses two Signed-By values for one URI).
+STALE_PATTERNS = ["cuda*.list", "cuda*.sources", "nvidia*.list", "nvidia*.sources", "libnvidia*.list",
+                  "libnvidia*.sources"]
+_URI_TAIL = r"/?(\s|$)"
+_TOOLKIT_LEGACY = r"nvidia\.github\.io/(nvidia-docker|nvidia-container-runtime|libnvidia-container)"
+
+
+def _stale_regex(tree: str, toolkit_base: str) -> str:
+    """find's ``contains`` pattern: an active line (before any #) naming the CUDA tree or a toolkit repo, old or new."""
+    parts = ([f"/{re.escape(tree)}{_URI_TAIL}"] if tree else []) + (
+        [_TOOLKIT_LEGACY, re.escape(toolkit_base) + "/"] if toolkit_base else [])
+    return f"(?m)^[^#\n]*({'|'.join(parts)})" if parts else ""
+
+
+def role_plan(args: Mapping[str, Any], managed: str = "Ansible managed") -> dict:
+    """Everything the nvidia_repo role does, decided once: ``files()`` over the role's variables (``args`` without
+    the ``nvidia_repo_`` prefix), plus the files to write (their whole text, the managed comment first) and to
+    remove, and what makes an older NVIDIA source stale. A refusal is ``ValueProblem`` naming the variable."""
+    out = files({f"nvidia_repo_{key}": value for key, value in args.items()})
+    remove_stale = _values.boolean(args.get("remove_stale", True), "nvidia_repo_remove_stale")
+    head = "".join(line + "\n" for line in _apt_sources.comment_lines([f"{managed} (homelab.nvidia_gpu.nvidia_repo)"]))
+    cuda_path, toolkit_path = f"{SOURCES_DIR}/{CUDA_SOURCES}", f"{SOURCES_DIR}/{TOOLKIT_SOURCES}"
+    write, absent = [], []
+    for text, path, keyring in ((out["cuda_sources"], cuda_path, out["cuda_keyring"]),
+                                (out["toolkit_sources"], toolkit_path, out["toolkit_keyring"])):
+        if text:
+            write.append({"path": path, "content": head + text})
+        else:
+            absent += [path, keyring]
+    if out["pin"]:
+        write.append({"path": PIN_FILE, "content": head + out["pin"]})
+    else:
+        absent.append(PIN_FILE)
+    toolkit_base = _values.url(args.get("toolkit_base_url"), "nvidia_repo_toolkit_base_url").rstrip("/") \
+        if out["toolkit_uri"] else ""
+    regex = _stale_regex(out["tree"] if out["cuda_uri"] else "", toolkit_base)
+    return {
+        **out,
+        "write": write,
+        "absent": absent,
+        "stale": {"find": bool(remove_stale and out["signing_keys"]), "patterns": STALE_PATTERNS,
+                  "excludes": [CUDA_SOURCES, TOOLKIT_SOURCES], "regex": regex},
+        "uris": [uri for uri in (out["cuda_uri"], out["toolkit_uri"]) if uri],
+    }
