@@ -25,6 +25,21 @@ else
   log ".venv is current"
 fi
 
+# 1b. The ecosystem's own checks (galaxy-importer, antsibull-docs, Sphinx) in a venv of their own: their pins are
+#     older than .venv's (attrs<24, docutils<0.23). Rebuilt only when requirements-ecosystem.txt changes.
+eco=.cache/ecosystem-venv
+stamp=$eco/.requirements.sha256
+want=$(sha256sum requirements-ecosystem.txt | cut -d' ' -f1)
+if [ ! -x $eco/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  log "creating $eco from requirements-ecosystem.txt"
+  python3 -m venv $eco
+  $eco/bin/pip install -q --upgrade pip
+  $eco/bin/pip install -q -r requirements-ecosystem.txt
+  echo "$want" >"$stamp"
+else
+  log "$eco is current"
+fi
+
 # 2. The checkout as an installed collection, for ansible, molecule and pytest.
 mkdir -p .cache/collections/ansible_collections/homelab
 ln -sfn ../../../.. .cache/collections/ansible_collections/homelab/nvidia_gpu

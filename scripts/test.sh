@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: every quality gate, one summary line per stage, non-zero if any stage fails or
 # runs nothing. Usage: scripts/test.sh [stage ...]   (default: all stages in order)
-# Stages: yamllint ansible-lint ruff argspecs build readme unit sanity molecule
+# Stages: yamllint ansible-lint ruff argspecs build galaxy-importer docs-lint docs-site readme unit sanity molecule
 # MOLECULE_SCENARIOS="a b" limits the molecule stage; SLOW=1 adds scenarios marked with a SLOW file;
 # MOLECULE_JOBS=N runs N scenarios at a time (default 2; 1 for one after the other).
 set -uo pipefail
@@ -13,7 +13,7 @@ logdir=.cache/test-logs
 mkdir -p "$logdir"
 
 stages=("$@")
-[ "${#stages[@]}" -gt 0 ] || stages=(yamllint ansible-lint ruff argspecs build readme unit sanity molecule)
+[ "${#stages[@]}" -gt 0 ] || stages=(yamllint ansible-lint ruff argspecs build galaxy-importer docs-lint docs-site readme unit sanity molecule)
 summary=()
 passed=0
 failed=0
@@ -94,6 +94,75 @@ st_build() {
   done
   [ "$n" -gt 0 ] || { echo "DETAIL: nothing to document"; return 1; }
   echo "DETAIL: $(basename "$tarball") installs; ansible-doc renders $n modules/roles"
+}
+
+# The ecosystem's own checks run from their own venv (requirements-ecosystem.txt; make setup creates it): their
+# pins (attrs<24 for galaxy-importer, docutils<0.23 for Sphinx) are older than what .venv's tools carry.
+eco=.cache/ecosystem-venv
+eco_env() {
+  if [ ! -x "$eco/bin/antsibull-docs" ] || ! "$eco/bin/python" -c 'import galaxy_importer' 2>/dev/null; then
+    echo "DETAIL: $eco is missing or incomplete: run make setup"; return 1
+  fi
+  export PATH="$PWD/$eco/bin:$PATH" VIRTUAL_ENV="$PWD/$eco"
+}
+
+# The built tarball, imported as Galaxy imports it (galaxy-importer's own checks, ansible-doc on every plugin and
+# role, ansible-lint --offline); settings in tests/ecosystem/galaxy-importer.cfg. A warning fails the stage too.
+st_galaxy_importer() {
+  eco_env || return 1
+  local out=.cache/ecosystem tarball log rc
+  rm -rf "$out" && mkdir -p "$out/collections"
+  ansible-galaxy collection build --force --output-path "$out" . >/dev/null || return 1
+  tarball=$(ls "$PWD/$out"/homelab-nvidia_gpu-*.tar.gz)
+  # The playbooks import each other by FQCN (homelab.nvidia_gpu.site): ansible-lint finds them in the installed copy.
+  ansible-galaxy collection install --force --no-deps -p "$out/collections" "$tarball" >/dev/null || return 1
+  log=$(cd "$out" && GALAXY_IMPORTER_CONFIG="$OLDPWD/tests/ecosystem/galaxy-importer.cfg" \
+        ANSIBLE_COLLECTIONS_PATH="$OLDPWD/$out/collections" python -m galaxy_importer.main "$tarball" 2>&1); rc=$?
+  echo "$log"
+  # Known and left: ansible-lint inside the importer does not resolve the collection's own playbooks imported by
+  # FQCN (workstation.yml imports homelab.nvidia_gpu.site), although they are in its collections path.
+  local warnings
+  warnings=$(echo "$log" | grep -E '^(WARNING|ERROR)' | grep -cvE 'Failed to find homelab\.nvidia_gpu\.[a-z_]+ playbook\.$')
+  echo "$log" | grep -q 'Importer processing completed successfully' || { echo "DETAIL: the import failed"; return 1; }
+  if [ "$rc" -ne 0 ] || [ "$warnings" -ne 0 ]; then echo "DETAIL: rc $rc, $warnings warnings"; return 1; fi
+  echo "DETAIL: $(basename "$tarball") imports with no warning ($(echo "$log" | grep -c '^Loading ') contents)"
+}
+
+# antsibull-docs' linter over the plugins' and roles' documentation (markup, references, schema).
+st_docs_lint() {
+  eco_env || return 1
+  local log rc
+  log=$(antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs self . 2>&1); rc=$?
+  echo "$log"
+  [ $rc -eq 0 ] || { echo "DETAIL: $(echo "$log" | grep -cE '^[a-zA-Z./_-]+:[0-9]+:[0-9]+: ') findings"; return 1; }
+  echo "DETAIL: antsibull-docs lint-collection-docs --plugin-docs: clean"
+}
+
+# A docs site from the plugins' and roles' own documentation (antsibull-docs sphinx-init + collection, Sphinx),
+# offline: no intersphinx (tests/ecosystem/offline_refs.py links docs.ansible.com's labels instead), -W.
+st_docs_site() {
+  eco_env || return 1
+  local site=.cache/docs-site
+  rm -rf "$site" && mkdir -p "$site"
+  antsibull-docs sphinx-init --use-current --squash-hierarchy --fail-on-error --dest-dir "$site" \
+    --project homelab.nvidia_gpu --title "homelab.nvidia_gpu" homelab.nvidia_gpu || return 1
+  cp tests/ecosystem/offline_refs.py "$site/"
+  python - "$site/conf.py" <<'PY' || return 1
+import re, sys
+path = sys.argv[1]
+conf = open(path).read()
+conf = conf.replace("'sphinx.ext.intersphinx', ", "")
+conf = re.sub(r"intersphinx_mapping = \{.*?\n\}\n", "intersphinx_mapping = {}\n", conf, flags=re.S)
+conf = conf.replace("extensions = [", "import os, sys\nsys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))\n"
+                    "extensions = ['offline_refs', ", 1)
+assert "sphinx.ext.intersphinx" not in conf and "intersphinx_mapping = {}" in conf, "intersphinx is still on"
+open(path, "w").write(conf)
+PY
+  mkdir -p "$site/rst" && chmod og-w "$site/rst"
+  (cd "$site" && antsibull-docs --config-file antsibull-docs.cfg collection --cleanup everything --fail-on-error \
+     --use-current --squash-hierarchy --dest-dir rst homelab.nvidia_gpu) || return 1
+  sphinx-build -M html "$site/rst" "$site/build" -c "$site" -W --keep-going -q || return 1
+  echo "DETAIL: $(find "$site/build/html" -name '*.html' | wc -l) pages in $site/build/html (offline, -W)"
 }
 
 # Every command line of README.md, docs/*.md and tests/lab/README.md, run, dry-run or syntax-checked (tests/readme/test_readme_commands.py says which).
