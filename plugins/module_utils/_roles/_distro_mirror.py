@@ -129,3 +129,53 @@ def originals(slurped: Sequence[Mapping[str, Any]]) -> list[str]:
         if not text.startswith(STUB_MARK):
             out.append(str(result.get("item", "")))
     return out
+
+
+# ---- The role's whole plan (action homelab.nvidia_gpu.distro_mirror_plan) ----
+
+
+def observed(text: str) -> dict:
+    """What ``roles/distro_mirror/files/host_state.sh`` printed: ``own<TAB><path><TAB><first line>`` for each of the
+    distributions' own source files that exists, ``keyring<TAB><path>`` for each archive keyring that exists."""
+    out: dict = {"own": {}, "keyrings": []}
+    for line in str(text or "").split("\n"):
+        kind, _sep, value = line.partition("\t")
+        if kind == "own":
+            path, _sep, first = value.partition("\t")
+            out["own"][path] = first
+        elif kind == "keyring":
+            out["keyrings"].append(value)
+    return out
+
+
+def role_plan(args: Mapping[str, Any], facts: Mapping[str, Any], host: Mapping[str, Any], hostname: str = "") -> dict:
+    """Everything the distro_mirror role does, decided once. ``args``: ``url``, ``security_url``, ``components``,
+    ``state`` (the role's variables without ``distro_mirror_``); ``facts``: ``distribution``, ``release``,
+    ``architecture``; ``host``: ``observed()``. Nothing to do (``active`` false) while the URL is empty and the
+    state present. A refusal is ``DistroMirrorError`` naming the variable, or the missing keyring."""
+    state = str(args.get("state", "present"))
+    if state not in ("present", "absent"):
+        raise DistroMirrorError(f"distro_mirror_state must be present or absent, not {state!r}")
+    active = bool(args.get("url")) or state == "absent"
+    if not active:
+        return {"active": False, "configure": False, "restore": False}
+    plan = distro_sources(facts, args.get("url") or "", args.get("security_url") or "", args.get("components"))
+    if plan["keyring"] not in host.get("keyrings", []):
+        package = plan["keyring"].rsplit("/", 1)[-1].removesuffix(".gpg")
+        raise DistroMirrorError(f"{hostname}: {plan['keyring']} is missing (package {package}): apt could not check "
+                                "the mirror's signatures. Nothing was changed.")
+    own = host.get("own", {})
+    originals = [path for path in plan["replaces"] if path in own and not own[path].startswith(STUB_MARK)]
+    present = state == "present"
+    return {
+        **plan,
+        "active": True, "configure": present, "restore": not present,
+        "originals": originals,
+        "keep": [{"src": path, "dest": f"{DISABLED_DIR}/{path.rsplit('/', 1)[-1]}"} for path in originals],
+        "stub_sources_list": "/etc/apt/sources.list" in originals,
+        "disable": [path for path in originals if path != "/etc/apt/sources.list"],
+        "kept_names": [path.rsplit("/", 1)[-1] for path in plan["replaces"]],
+        "kept_to_original": {path.rsplit("/", 1)[-1]: path for path in plan["replaces"]},
+        "status": {"state": state, "mirror": plan["mirror"] if present else None, "path": plan["path"],
+                   "kept_in": DISABLED_DIR if present else None},
+    }
