@@ -19,6 +19,8 @@ from unittest.mock import MagicMock
 import pytest
 from ansible_collections.homelab.nvidia_gpu.plugins.action.container_runtime_plan import ActionModule
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _apt_sources
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 DOCKER_GUIDE_PACKAGES = ["docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin",
                          "docker-compose-plugin"]
@@ -140,3 +142,45 @@ def test_nothing_to_do_is_refused_and_options_are_checked():
     assert "both false" in refusal(docker=False, containerd=False)
     assert "docker_source" in refusal(docker_source="snap")
     assert run({"distribution_release": "bookworm"})["failed"] is True  # distribution and architecture required
+
+
+# --- hostile inventory values (issue #31's property, for the source the plan now renders) --------------------------
+
+def deb822_fields(content: str) -> list[list[str]]:
+    """The field names of each stanza as apt reads a deb822 file (independent of _apt_sources): # starts a comment,
+    a blank line ends a stanza, a line starting with a space or a tab continues a field (counted as its own entry)."""
+    stanzas, current = [], []
+    for line in content.splitlines():
+        if line.startswith("#"):
+            continue
+        if not line.strip():
+            if current:
+                stanzas.append(current)
+            current = []
+        else:
+            current.append("" if line[0] in " \t" else line.partition(":")[0])
+    return stanzas + ([current] if current else [])
+
+
+SMUGGLED = st.builds(lambda a, sep, b: a + sep + b,
+                     st.sampled_from(["https://mirror.lab/docker", "bookworm", "/etc/apt/keyrings"]),
+                     st.sampled_from(["\n", "\r\n", "\r", "\x0b", "\x0c", "\x85", "\u2028", "\u2029", " ", "\t",
+                                      "\n ", "\n#", "\x00"]),
+                     st.sampled_from(["Trusted: yes", "Signed-By: /tmp/evil.gpg", "Allow-Insecure: yes",
+                                      "[trusted=yes]", "Enabled: no", ""]))
+OPTIONS = {"docker_repo_base_url": "container_runtime_docker_repo_base_url",
+           "distribution_release": "container_runtime_distribution_release",
+           "keyring_dir": "container_runtime_keyring_dir"}
+
+
+@settings(max_examples=150, deadline=None)
+@given(option=st.sampled_from(sorted(OPTIONS)),
+       value=st.one_of(SMUGGLED, st.text(alphabet=st.characters(codec="utf-8"), max_size=40)))
+def test_any_inventory_value_is_refused_by_name_or_stays_in_its_field(option, value):
+    result = run({**HOST, "docker_source": "docker", option: value})
+    if result.get("failed"):
+        assert "Traceback" not in result["msg"] and (OPTIONS[option] in result["msg"] or option in result["msg"]
+                                                     or "release code name" in result["msg"]), result["msg"]
+        return
+    out = result["plan"]["docker_repo"]["sources"]
+    assert deb822_fields(out) == [["Types", "URIs", "Suites", "Components", "Architectures", "Signed-By"]], out
