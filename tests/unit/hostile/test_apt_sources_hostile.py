@@ -304,10 +304,6 @@ DOCKER = {"_container_runtime_docker_repo_url": "https://download.docker.com/lin
           "_container_runtime_distribution_release": "bookworm", "container_runtime_docker_repo_channel": "stable",
           "_container_runtime_deb_arch": "amd64", "_container_runtime_docker_keyring": "/etc/apt/keyrings/docker.gpg",
           "_container_runtime_docker_key_fingerprint": "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"}
-RPI = {"kernel_headers_raspberrypi_base_url": "http://archive.raspberrypi.com/debian",
-       "ansible_facts": {"distribution_release": "bookworm"},
-       "_kernel_headers_raspberrypi_keyring": "/etc/apt/keyrings/raspberrypi-archive.gpg",
-       "_kernel_headers_raspberrypi_key_fingerprint": "CF8A1AF502A2AA2D763BAE7E82B129927FA3303E"}
 NON_FREE = {"nvidia_driver_debian_mirror": "http://deb.debian.org/debian",
             "nvidia_driver_debian_security_mirror": "http://deb.debian.org/debian-security",
             "_nvidia_driver_debian_components": ["contrib", "non-free", "non-free-firmware"],
@@ -316,9 +312,6 @@ TEMPLATES = {
     "container_runtime/templates/docker.sources.j2": (DOCKER, [
         ("Types", "deb"), ("URIs", "https://download.docker.com/linux/debian"), ("Suites", "bookworm"),
         ("Components", "stable"), ("Architectures", "amd64"), ("Signed-By", "/etc/apt/keyrings/docker.gpg")]),
-    "kernel_headers/templates/raspberrypi-archive.sources.j2": (RPI, [
-        ("Types", "deb"), ("URIs", "http://archive.raspberrypi.com/debian"), ("Suites", "bookworm"),
-        ("Components", "main"), ("Signed-By", "/etc/apt/keyrings/raspberrypi-archive.gpg")]),
 }
 
 
@@ -341,15 +334,12 @@ def test_debian_non_free_template_renders_two_stanzas():
          components, keyring]]
 
 
-@pytest.mark.parametrize("name", ["nvidia-cuda.sources.j2", "nvidia-container-toolkit.sources.j2",
-                                  "nvidia-cuda.pref.j2"])
-def test_nvidia_repo_templates_are_the_plan_after_a_managed_comment(name):
-    plan = nr.files(SETTINGS)
-    text = {"nvidia-cuda.sources.j2": plan["cuda_sources"], "nvidia-container-toolkit.sources.j2":
-            plan["toolkit_sources"], "nvidia-cuda.pref.j2": plan["pin"]}[name]
-    out = render(f"nvidia_repo/templates/{name}", __nvidia_repo_plan=plan,
-                 ansible_managed_="unused")
-    assert out == "# Ansible managed (homelab.nvidia_gpu.nvidia_repo)\n" + text
+@pytest.mark.parametrize("key", ["cuda_sources", "toolkit_sources", "pin"])
+def test_nvidia_repo_writes_the_files_text_after_a_managed_comment(key):
+    files = nr.files(SETTINGS)
+    written = [f["content"] for f in nr.role_plan({k.removeprefix("nvidia_repo_"): v for k, v in SETTINGS.items()})[
+        "write"]]
+    assert "# Ansible managed (homelab.nvidia_gpu.nvidia_repo)\n" + files[key] in written
 
 
 TEMPLATE_INPUTS = [
@@ -363,10 +353,6 @@ TEMPLATE_INPUTS = [
      "container_runtime_architecture"),
     ("container_runtime/templates/docker.sources.j2", DOCKER, "_container_runtime_docker_keyring",
      "container_runtime_keyring_dir"),
-    ("kernel_headers/templates/raspberrypi-archive.sources.j2", RPI, "kernel_headers_raspberrypi_base_url",
-     "kernel_headers_raspberrypi_base_url"),
-    ("kernel_headers/templates/raspberrypi-archive.sources.j2", RPI, "_kernel_headers_raspberrypi_keyring",
-     "kernel_headers_raspberrypi_keyring_dir"),
     ("nvidia_driver/templates/debian-non-free.sources.j2", NON_FREE, "nvidia_driver_debian_mirror",
      "nvidia_driver_debian_mirror"),
     ("nvidia_driver/templates/debian-non-free.sources.j2", NON_FREE, "nvidia_driver_debian_security_mirror",

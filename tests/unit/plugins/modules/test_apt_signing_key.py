@@ -275,8 +275,8 @@ def test_no_validate_certs_option():
     assert "validate_certs" not in apt_signing_key.DOCUMENTATION
 
 
-ROLE_KEY_TASKS = ["roles/kernel_headers/tasks/raspberrypi_repo.yml", "roles/container_runtime/tasks/docker_repo.yml",
-                  "roles/nvidia_repo/tasks/configure.yml"]
+ROLE_KEY_TASKS = ["roles/kernel_headers/tasks/raspberrypi_archive.yml", "roles/container_runtime/tasks/docker_repo.yml",
+                  "roles/nvidia_repo/tasks/keyrings.yml"]
 
 
 @pytest.mark.parametrize("path", ROLE_KEY_TASKS)
