@@ -196,3 +196,34 @@ def table(name: Any, ports: Any, allow: Any, exposes: Any = "", state: Any = "pr
         "warnings": warnings,
         "state": "present",
     }
+
+
+UNIT_FILE = "/etc/systemd/system/homelab-nftables@.service"
+DROPIN_DIR = "/etc/systemd/system/nftables.service.d"
+NFT = "/usr/sbin/nft"
+
+
+def role_plan(name: Any, ports: Any, allow: Any, exposes: Any = "", state: Any = "present") -> dict[str, Any]:
+    """What the role ``firewall`` does, from its variables: ``table`` (above) and the package, the directories, the
+    files to copy (the unit template, nftables.service's drop-in and the table, the last checked by ``nft -c -f``),
+    the ``nft list table`` argv that tells whether the table is loaded, the ``nft delete table`` one, and
+    ``summary``, one sentence of what the firewall does."""
+    planned = table(name, ports, allow, exposes, state)
+    present = planned["state"] == "present"
+    others = f" and {', '.join(planned['allow'])}" if planned["allow"] else ""
+    summary = (f"closes {planned['listed']} to every address but loopback{others}" if present else "removed")
+    return {
+        **planned,
+        "present": present,
+        "packages": ["nftables"],
+        "directories": [DIRECTORY, DROPIN_DIR],
+        "tasks": "load.yml" if present else "remove.yml",
+        "unit_file": UNIT_FILE,
+        # the role's files/ (the unit template, nftables.service's drop-in), then the table checked by nft -c first
+        "files": [{"src": "homelab-nftables@.service", "dest": UNIT_FILE},
+                  {"src": "nftables-homelab.conf", "dest": f"{DROPIN_DIR}/homelab-nvidia-gpu.conf"},
+                  {"content": planned["text"], "dest": planned["path"], "validate": f"{NFT} -c -f %s"}],
+        "list_argv": [NFT, "list", "table", "inet", planned["table"]],
+        "delete_argv": [NFT, "delete", "table", "inet", planned["table"]],
+        "summary": f"firewall {planned['name']} (table inet {planned['table']}): {summary}",
+    }

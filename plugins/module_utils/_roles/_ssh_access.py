@@ -473,3 +473,149 @@ def effective_settings(text: Any) -> dict[str, list[str]]:
             value = "prohibit-password"
         out.setdefault(parts[0].lower(), []).append(value)
     return out
+
+
+# What the role's tasks act on: one call of the action homelab.nvidia_gpu.ssh_access_plan, after the host is read.
+SSH_CONNECTIONS = ("ssh", "ansible.builtin.ssh", "paramiko", "paramiko_ssh", "ansible.builtin.paramiko_ssh", "smart")
+SSHD = "/usr/sbin/sshd"
+DROPIN = "/etc/ssh/sshd_config.d/00-homelab-ssh-access.conf"
+PACKAGES = ("openssh-server",)
+
+
+def _reads(results: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """The user_file reads (looped over users, failures let through): user -> text of the files that exist, and
+    user -> the sentence of a read that failed."""
+    texts: dict[str, str] = {}
+    failed: dict[str, str] = {}
+    for result in results or []:
+        if not isinstance(result, Mapping) or not isinstance(result.get("item"), str):
+            raise SshAccessError("the authorized_keys reads must be the results of user_file looped over the users")
+        if result.get("failed"):
+            failed[result["item"]] = str(result.get("msg") or "it could not be read")
+        elif result.get("exists"):
+            texts[result["item"]] = str(result.get("content") or "")
+    return texts, failed
+
+
+def _dropin_before(result: Any) -> str | None:
+    """The drop-in's text before this run from a slurp result (None: there is no file)."""
+    if not isinstance(result, Mapping) or not result.get("content"):
+        return None
+    try:
+        return base64.b64decode(result["content"]).decode("utf-8", "surrogateescape")
+    except (binascii.Error, ValueError) as exc:
+        raise SshAccessError(f"the drop-in's content as read is not base64 ({exc})") from None
+
+
+def _refuse(sentences: list[str]) -> None:
+    if sentences:
+        raise SshAccessError(" ".join(sentences))
+
+
+def _steps(access: Mapping[str, Any], before: str | None, prove_first: bool, prove_final: bool) -> list[dict]:
+    """The drop-in steps in order, each proven by a key login from the controller where ``prove`` says which proof.
+
+    A move: sshd listens on both ports (its login policy untouched), the key login on the new port is proven, then
+    the keys-only drop-in on the new port alone replaces it and the login is proven again. Without a move the login
+    is proven with sshd as it is before the keys-only drop-in (``text`` empty: nothing is written). ``previous`` is
+    the text a refused step puts back (None: there was no file). In check mode the new port does not listen, so the
+    first proof of a move is left out, and the final one always.
+    """
+    port, current, moves = access["port"], access["current_port"], access["moves"]
+    first = {"name": f"ports {current} and {port}" if moves else f"sshd as it is, port {current}",
+             "text": access["listen_dropin"], "previous": before, "prove": "before passwords go" if prove_first else ""}
+    final = {"name": f"keys only, port {port}", "text": access["dropin"],
+             "previous": access["listen_dropin"] if moves else before,
+             "prove": "with the final drop-in (ssh_access_extra_options included)" if prove_final else ""}
+    return [step for step in (first, final) if step["text"] or step["prove"]]
+
+
+def role_plan(given: Mapping[str, Any], check_mode: bool = False) -> dict:
+    """Everything the role's tasks do on one host, from its variables and what the tasks read there; a refusal is an
+    SshAccessError whose sentence names the variable or the path (nothing has changed yet when it is raised).
+
+    given: ``port``, ``initial_ports``, ``exclusive``, ``probe``, ``permit_root_login``, ``allow_groups``,
+    ``allow_users``, ``extra_options``, ``authorized_keys`` (the role's variables); ``connecting_user``, ``address``,
+    ``over_ssh``, ``reached_port`` (the port the play talks to, found from the controller), ``key_file``,
+    ``common_args``, ``extra_args`` (the play's SSH settings); ``passwd`` (getent passwd), ``path_stats`` (stat of
+    each user's home, ~/.ssh and authorized_keys, looped over [user, part]), ``key_files`` (user_file reads looped
+    over the users), ``groups`` (``id -Gn`` of the connecting user), ``dropin_before`` (slurp of the drop-in),
+    ``sshd_config`` (``sshd -T`` now), ``socket`` (``systemctl is-active ssh.socket``).
+    """
+    values = checked_values({"port": given.get("port", 22), "initial_ports": given.get("initial_ports", [22]),
+                             "exclusive": given.get("exclusive", False), "probe": given.get("probe", "auto")})
+    over_ssh = _checked(_values.boolean, given.get("over_ssh", True), "over_ssh")
+    probe = values["probe"]
+    if probe == "required" and not over_ssh:
+        raise SshAccessError("ssh_access_probe is required, but this play does not reach the host over SSH, so no key "
+                             "login can be proven from the controller.")
+    user = given.get("connecting_user") or ""
+    keys = given.get("authorized_keys") or {}
+    if not isinstance(keys, Mapping):
+        raise SshAccessError("ssh_access_authorized_keys must be a dict of user name: list of public keys")
+    users = list(dict.fromkeys([*map(str, keys), *([user] if isinstance(user, str) and user else [])]))
+    passwd = given.get("passwd") or {}
+    missing = [u for u in users if u not in passwd]
+    _refuse([f"no such user{'s' if len(missing) > 1 else ''}: {', '.join(missing)} (ssh_access_authorized_keys and "
+             "ssh_access_connecting_user name existing accounts; create them first)."] if missing else [])
+    uids = {u: passwd[u][1] for u in users}
+    _refuse([s for s in [unsafe_paths(uids, given.get("path_stats") or [])] if s])
+    existing, unread = _reads(given.get("key_files"))
+    _refuse([f"{u}'s ~/.ssh/authorized_keys cannot be read safely: {why}" for u, why in unread.items()])
+    if over_ssh:
+        current = _port(given.get("reached_port", 22), "ansible_port")
+    else:
+        listening = effective_settings(given.get("sshd_config") or "").get("port") or [values["port"]]
+        current = _port(int(listening[0]), "the port sshd listens on")
+    choices = {key: given.get(key) for key in ("permit_root_login", "allow_groups", "allow_users", "extra_options")}
+    access = access_plan({**choices, "port": values["port"], "current_port": current, "connecting_user": user,
+                          "connecting_user_groups": str(given.get("groups") or "").split(), "keys": keys,
+                          "existing_keys": existing, "exclusive": values["exclusive"]})
+    _refuse([access["refused"]] if access["refused"] else [])
+    port, moves = access["port"], access["moves"]
+    before = _dropin_before(given.get("dropin_before"))
+    proves = over_ssh and probe != "skip"
+    files = {u: {**f, "before": existing.get(u, ""), "existed": u in existing} for u, f in access["files"].items()}
+    if check_mode:
+        unproven = "check mode"
+    elif probe == "skip":
+        unproven = "ssh_access_probe is skip"
+    else:
+        unproven = "" if over_ssh else "the play does not reach the host over SSH"
+    socket = str(given.get("socket") or "").strip() == "active"
+    steps = _steps(access, before, proves and not (check_mode and moves), proves and not check_mode)
+    conn = {"host": given.get("address"), "port": port, "user": user, "key_file": given.get("key_file"),
+            "common_args": given.get("common_args"), "extra_args": given.get("extra_args")}
+    argv = probe_argv(conn) if proves else []
+    move = f"(moved from {current} in two steps)" if moves else "(no move)"
+    how = "exclusive" if access["exclusive"] else "added to what is there"
+    why = "ssh_access_probe is skip" if probe == "skip" else "the play does not reach the host over SSH"
+    proof = "proven from the controller" if proves else f"not proven ({why})"
+    return {
+        "packages": list(PACKAGES),
+        "over_ssh": over_ssh,
+        "port": port,
+        "current_port": current,
+        "moves": moves,
+        "files": files,
+        "dropin_path": DROPIN,
+        "dropin_before": before,
+        "validate": f"{SSHD} -t -f %s",
+        "check_argv": [SSHD, "-t"],
+        "settings_argv": [SSHD, "-T"],
+        "steps": steps,
+        "probe_argv": argv,
+        "probe_retries": 10 if moves else 0,  # the new port answers once sshd has re-bound after the reload
+        # the fact ssh_access_status; the run stops where a proof fails, so a step with a proof means it is proven
+        "status": {"port": port, "moved_from": current if moves else None, "users": list(files),
+                   "key_login": "proven" if any(step["prove"] for step in steps) else f"not proven: {unproven}"},
+        "reload": ({"name": "ssh.socket", "state": "restarted", "daemon_reload": True} if socket
+                   else {"name": "ssh.service", "state": "reloaded", "daemon_reload": False}),
+        "ports_after": [{"port": port, "state": "started"}] + [{"port": current, "state": "stopped"}] * moves,
+        "expected_settings": {"port": [str(port)], "passwordauthentication": ["no"],
+                              "kbdinteractiveauthentication": ["no"], "pubkeyauthentication": ["yes"],
+                              "permitrootlogin": [str(given.get("permit_root_login") or "prohibit-password")],
+                              "authenticationmethods": ["publickey"]},
+        "summary": (f"SSH keys only on port {port} {move}; keys for {', '.join(access['keys']) or 'nobody new'} "
+                    f"({how}); the key login is {proof}"),
+    }
