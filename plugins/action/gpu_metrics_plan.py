@@ -4,18 +4,15 @@
 
 from __future__ import annotations
 
-import yaml
 from ansible.plugins.action import ActionBase
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _gpu_metrics
 from ansible_collections.homelab.nvidia_gpu.plugins.modules import gpu_metrics_plan as _doc
-
-_SPEC_KEYS = ("type", "elements", "default", "required", "choices", "no_log")
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._doc_spec import argument_spec as _spec
 
 
 def argument_spec() -> dict:
     """The doc stub's options as an argument spec (one place for both)."""
-    options = yaml.safe_load(_doc.DOCUMENTATION)["options"]
-    return {name: {k: v for k, v in option.items() if k in _SPEC_KEYS} for name, option in options.items()}
+    return _spec(_doc.DOCUMENTATION)
 
 
 class ActionModule(ActionBase):

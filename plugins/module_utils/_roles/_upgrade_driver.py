@@ -61,8 +61,21 @@ def decide(policy_text: str, plan_driver: Mapping[str, Any], source: str, branch
     if not behind:
         return {"action": "unchanged", "from": now, "to": to, "specs": [],
                 "reason": f"driver {to} is already the {'asked version' if version else 'newest of branch ' + branch}"}
-    return {"action": "upgrade", "from": now, "to": to, "specs": [f"{name}={target}" for name in packages],
+    specs = [f"{name}={target}" for name in packages]
+    return {"action": "upgrade", "from": now, "to": to, "specs": specs, "argv": APT_INSTALL + specs,
             "reason": f"{now or 'no driver'} -> {to} ({', '.join(behind)} to move)"}
+
+
+# apt-get, not the apt module: a version on apt-get's command line overrides the pinning package's pin
+# (Pin-Priority 1000 for the whole branch), which the apt module's own version pin does not.
+APT_INSTALL = ["apt-get", "install", "--yes", "--no-install-recommends", "--allow-downgrades",
+               "--allow-change-held-packages", "-o", "Dpkg::Options::=--force-confold"]
+
+
+def record(decision: Mapping[str, Any]) -> dict:
+    """The node's upgrade_driver_result for a decision that touches nothing (unchanged or skip)."""
+    return {"result": "unchanged" if decision.get("action") == "unchanged" else "skipped",
+            "from": decision.get("from", ""), "to": decision.get("to", ""), "reason": decision.get("reason", "")}
 
 
 def failure(task_name: str, result: Mapping[str, Any], limit: int = 300) -> str:

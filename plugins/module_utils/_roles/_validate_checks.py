@@ -172,15 +172,29 @@ def check_results(plan: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str,
     return results
 
 
+def tally(node: dict[str, Any]) -> dict[str, Any]:
+    """``node`` with what the playbooks say of its checks: ``failures`` (``check: detail`` of each FAILED check),
+    ``failed_checks`` (their names) and ``outcome`` (``N checks passed, M not run``, and no GPU present)."""
+    checks = node.get("checks") or []
+    failed = [c for c in checks if c.get("result") == "FAILED"]
+    node["failures"] = [": ".join(str(v) for k, v in c.items() if k in ("check", "detail")) for c in failed]
+    node["failed_checks"] = [str(c.get("check")) for c in failed]
+    passed = sum(c.get("result") == "passed" for c in checks)
+    not_run = sum(c.get("result") == "not run" for c in checks)
+    node["outcome"] = (f"{passed} checks passed, {not_run} not run"
+                       + ("" if node.get("gpu_present") else " (no GPU present)"))
+    return node
+
+
 def refused_node(refusals: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """validate_node of a GPU node whose plan gave it the runtime only: nothing to check, and why."""
     codes = ", ".join(_shapes.plain(r.get("code")) for r in _shapes.mappings(refusals, "the plan's refusals",
                                                                              "a problem (code, message)"))
-    return {"gpu_present": False, "skipped": True, "driver_version": "not installed", "cuda_version": "",
-            "why_no_gpu": "the GPU verdict says it cannot work on this host",
-            "checks": [{"check": "GPU stack", "result": "not run",
-                        "detail": f"the verdict says the GPU cannot work on this host ({codes}); "
-                                  "site.yml installed the container runtime only"}]}
+    return tally({"gpu_present": False, "skipped": True, "driver_version": "not installed", "cuda_version": "",
+                  "why_no_gpu": "the GPU verdict says it cannot work on this host",
+                  "checks": [{"check": "GPU stack", "result": "not run",
+                              "detail": f"the verdict says the GPU cannot work on this host ({codes}); "
+                                        "site.yml installed the container runtime only"}]})
 
 
 def node_result(gpu_present: bool, smi_query: Mapping[str, Any], smi: Mapping[str, Any],
@@ -218,4 +232,4 @@ def node_result(gpu_present: bool, smi_query: Mapping[str, Any], smi: Mapping[st
               "why_no_gpu": why, "checks": checks}
     result["headline"] = (f"{host}: GPU present, driver {driver}, CUDA {result['cuda_version']}" if gpu_present else
                           f"{host}: NO GPU PRESENT ({why}); checked instead what can be checked without one")
-    return result
+    return tally(result)
