@@ -24,12 +24,17 @@ author:
   - homelab.nvidia_gpu maintainers (@homelab)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
   action:
     support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
   check_mode:
     support: full
-    details: Changes nothing in any mode; in check mode RV(plan.verify.run) is false.
+    details: Changes nothing in any mode; in check mode C(run) of RV(plan.verify) is false.
   diff_mode:
     support: none
   platform:
