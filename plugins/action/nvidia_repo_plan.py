@@ -14,4 +14,5 @@ class ActionModule(RolePlanAction):
     DOC = doc.DOCUMENTATION
 
     def plan(self, args: dict, task_vars: dict) -> dict:
-        return _nvidia_repo.role_plan(args, str(C.config.get_config_value("DEFAULT_MANAGED_STR")))
+        plan = _nvidia_repo.role_plan(args, str(C.config.get_config_value("DEFAULT_MANAGED_STR")))
+        return {**plan, "ansible_facts": {"nvidia_repo_cuda_tree": plan["tree"]}}

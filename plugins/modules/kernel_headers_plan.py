@@ -147,7 +147,7 @@ plan:
       description: The archive's C(key_url), C(fingerprint), C(keyring_dir), C(keyring), C(sources_path), C(sources).
       type: dict
     refresh_lists:
-      description: Whether apt's lists are older than C(kernel_headers_apt_cache_valid_time).
+      description: Whether apt's lists are older than kernel_headers_apt_cache_valid_time or this run adds the archive.
       type: bool
     resolvable:
       description: Whether package lookups mean something in this run (false in check mode before the archive exists).

@@ -106,6 +106,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+ansible_facts:
+  description: The fact C(nvidia_repo_cuda_tree) (the role's public fact), the CUDA tree or empty.
+  returned: success
+  type: dict
+  sample: {"nvidia_repo_cuda_tree": "debian12/x86_64"}
 plan:
   description: What the role's tasks act on.
   returned: success

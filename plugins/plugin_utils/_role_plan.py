@@ -52,7 +52,10 @@ class RolePlanAction(ActionBase):
         except (ValueError, TypeError) as exc:
             return {**result, "failed": True, "msg": str(exc)}
         warnings = list(plan.pop("warnings", []) or [])
+        facts = plan.pop("ansible_facts", None)  # the role's public facts, where the plan alone decides them
         out = {**result, "changed": False, "plan": plan}
         if warnings:
             out["warnings"] = warnings
+        if facts:
+            out["ansible_facts"] = facts
         return out

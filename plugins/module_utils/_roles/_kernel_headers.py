@@ -208,8 +208,8 @@ def role_plan(args: Mapping, facts: Mapping, host: Mapping, check_mode: bool = F
         "packages": headers + ([PI5_IMAGE_PACKAGE] if pi5 else []),
         "raspberrypi_archive": archive is not None,
         "archive": archive or {},
-        # lists older than the valid time are refreshed; an archive about to be added refreshes them itself
-        "refresh_lists": not host.get("fresh") and in_place,
+        # lists older than the valid time, or an archive whose source this run writes, are refreshed
+        "refresh_lists": not host.get("fresh") or not in_place,
         # in check mode an archive this run only pretends to add has no packages to look up
         "resolvable": not (check_mode and not in_place),
         "pi5_boot": pi5,

@@ -134,9 +134,9 @@ def test_the_pi_archive_is_the_deb822_form_of_the_documented_source_line():
     assert archive["sources"].startswith("# Ansible managed (homelab.nvidia_gpu.kernel_headers)\n")
 
 
-def test_the_archive_in_place_lets_check_mode_resolve_and_skips_a_second_refresh():
-    fresh = plan(**PI5, check_mode=True)
-    assert fresh["resolvable"] is False and fresh["refresh_lists"] is False
+def test_an_archive_about_to_be_added_refreshes_the_lists_and_check_mode_cannot_look_it_up():
+    fresh = plan(**{**PI5, "host_state": PI5["host_state"] + "fresh\t/var/lib/apt/lists\n"}, check_mode=True)
+    assert fresh["resolvable"] is False and fresh["refresh_lists"] is True
     sources = plan(**PI5)["archive"]["sources"]
     state = PI5["host_state"] + "".join(f"source\t/etc/apt/sources.list.d/raspberrypi-archive.sources\t{line}\n"
                                         for line in sources.split("\n")[:-1])

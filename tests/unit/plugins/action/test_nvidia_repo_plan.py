@@ -129,3 +129,7 @@ def test_stale_sources_are_the_ones_nvidias_own_instructions_leave(line, stale):
 ])
 def test_refusals_name_the_variable(args, start):
     assert refusal(**args).startswith(start)
+
+
+def test_the_cuda_tree_is_the_roles_public_fact():
+    assert run({**HOST, "architecture": "aarch64"})["ansible_facts"] == {"nvidia_repo_cuda_tree": "debian12/sbsa"}
