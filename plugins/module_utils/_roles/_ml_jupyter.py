@@ -138,3 +138,56 @@ def jupyter_plan(choices: Mapping[str, Any]) -> dict:
     }
     plan["unit"] = jupyter_unit(plan, choices)
     return plan
+
+
+def role_plan(choices: Mapping[str, Any], check_mode: bool = False) -> dict:
+    """ml_jupyter's plan: jupyter_plan's choice, secrets and unit, plus the apt packages, the pip install (pip
+    source), the paths of the config, unit and kernel, the kernel spec and ``refused`` (a sentence, or empty).
+
+    ``env_exists`` is whether the shared environment's python is there (a task reads it first): without it the role
+    refuses, except in check mode (ml_python would make it first)."""
+    choices = dict(_shapes.mapping(choices, "ml_jupyter's choices"))
+    plan = jupyter_plan(choices)
+    env = _path(choices, "env", "ml_jupyter_env", "/opt/ml/torch")
+    venv = _path(choices, "venv", "ml_jupyter_venv", "/opt/jupyterlab")
+    config_dir = _path(choices, "config_dir", "ml_jupyter_config_dir", "/etc/homelab-jupyter")
+    kernel = _values.word(choices.get("kernel_name", "torch"), "ml_jupyter_kernel_name", r"[A-Za-z0-9][A-Za-z0-9._-]*",
+                          "letters, digits and . _ -")
+    service = _values.word(choices.get("service", "homelab-jupyter"), "ml_jupyter_service",
+                           r"[A-Za-z0-9][A-Za-z0-9_.@-]*", "a unit name")
+    display = _values.single_line(choices.get("kernel_display_name", "Python (shared torch)"),
+                                  "ml_jupyter_kernel_display_name")
+    index = choices.get("pip_index_url") or ""
+    index = _values.url(index, "ml_jupyter_pip_index_url") if index else ""
+    hosts = _values.string_list(choices.get("pip_trusted_hosts") or [], "ml_jupyter_pip_trusted_hosts",
+                                lambda v, n: _values.word(v, n, r"[A-Za-z0-9.:-]+", "a host name or address"))
+    refused = [plan["refused"]] if plan["refused"] else []
+    if not choices.get("env_exists", True) and not check_mode:
+        refused.append(f"{env} has no bin/python: run homelab.nvidia_gpu.ml_python first (ml.yml does).")
+    debian = plan["source"] == "debian"
+    plan["user"] = _values.word(choices.get("user", "jupyter"), "ml_jupyter_user", _USER, "a user name")
+    plan.update(
+        refused=" ".join(refused),
+        apt=[*plan["packages"], "python3-ipykernel" if debian else "python3-venv"],
+        pip=not debian,
+        venv_argv=["python3", "-m", "venv", venv],
+        venv_python=f"{venv}/bin/python",
+        pip_args=" ".join([*(["--index-url", index] if index else []), *(f"--trusted-host={h}" for h in hosts)]),
+        env_python=f"{env}/bin/python",
+        config_dir=config_dir,
+        config_file=f"{config_dir}/jupyter_server_config.json",
+        unit_file=f"/etc/systemd/system/{service}.service",
+        service=service,
+        kernel_name=kernel,
+        kernel_dir=f"/usr/local/share/jupyter/kernels/{kernel}",
+        kernel_spec={"argv": [f"{env}/bin/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                     "display_name": display, "language": "python", "metadata": {"debugger": True}},
+        # the config directory is readable by root and the Jupyter user only; the kernel's by everyone
+        dirs=[{"path": config_dir, "group": plan["user"], "mode": "0750"},
+              {"path": f"/usr/local/share/jupyter/kernels/{kernel}", "group": "root", "mode": "0755"}],
+        status={key: plan[key] for key in ("url", "reach", "auth", "source")},
+        ipykernel_hint=("add ipykernel to ml_python_packages, or take Debian's torch (ml_python_torch_source: "
+                        "debian), whose environment sees Debian's python3-ipykernel."),
+        summary=(f"JupyterLab from {plan['source']} on {plan['url']}, reachable from {plan['reach']}, guarded by "
+                 f"{plan['auth']}; kernel {kernel} from {env}"))
+    return plan

@@ -343,3 +343,104 @@ def pip_conf(index_url: Any, trusted_hosts: Any, env: Any) -> str:
     lines += [f"index-url = {index_url}"] if index_url else []
     lines += [f"trusted-host = {' '.join(hosts)}"] if hosts else []
     return "\n".join([*lines, "disable-pip-version-check = true"])
+
+
+# --- the roles' plans: everything cuda_toolkit's and ml_python's tasks act on ---------------------------------------
+
+def _dir(value: Any, name: str) -> str:
+    text = _values.absolute_path(value, name)
+    return _values.word(text, name, r"/[A-Za-z0-9_.@+/-]*", "an absolute path of letters, digits and . _ @ + - /")
+
+
+def toolkit_role_plan(gpu_plan: Mapping, choices: Mapping | None = None, check_mode: bool = False) -> dict:
+    """cuda_toolkit's plan: ml_plan's toolkit and cuDNN choice, the packages, the toolkit's home and nvcc, the
+    login-shell and linker files (written for NVIDIA's toolkit, removed for Debian's, which lives in /usr), the check
+    program's nvcc argv (-gencode per card, -lcudnn with cuDNN) and ``refused`` (one sentence, or empty)."""
+    choices = dict(_shapes.mapping(choices, "cuda_toolkit's choices"))
+    source = choices.get("toolkit_source", "cuda_repo")
+    check_dir = _dir(choices.get("check_dir", "/var/lib/homelab-cuda-check"), "cuda_toolkit_check_dir")
+    files = [_dir(choices.get("profile_script", "/etc/profile.d/homelab-cuda.sh"), "cuda_toolkit_profile_script"),
+             _dir(choices.get("ld_conf", "/etc/ld.so.conf.d/homelab-cuda.conf"), "cuda_toolkit_ld_conf")]
+    apt_names = choices.pop("apt_names", None)
+    if check_mode and not apt_names:
+        apt_names = None  # check mode on a fresh host: apt does not know the repo yet, the known releases stand in
+    if apt_names is not None:
+        choices["apt_names"] = apt_names
+    plan = ml_plan(gpu_plan, choices)
+    toolkit, cudnn = plan["toolkit"], plan["cudnn"]
+    version = toolkit["version"]
+    home = f"/usr/local/cuda-{version}" if source == "cuda_repo" and version else "/usr"
+    nvcc = f"{home}/bin/nvcc"
+    with_cudnn = bool(cudnn["packages"])
+    source_file, binary = f"{check_dir}/cuda_check.cu", f"{check_dir}/cuda_check"
+    argv = [nvcc, *plan["nvcc_flags"], *(["-DWITH_CUDNN"] if with_cudnn else []), source_file, "-o", binary,
+            *(["-lcudnn"] if with_cudnn else [])]
+    if check_mode:
+        not_built = "not built: check mode"
+    elif not plan["nvcc_flags"]:
+        not_built = "not built: no compute capability in the plan"
+    elif not _values.boolean(choices.get("check_build", True), "cuda_toolkit_check_build"):
+        not_built = "not built: cuda_toolkit_check_build is off"
+    else:
+        not_built = ""
+    plan.update(
+        install=version is not None,
+        refused=" ".join(part["refused"] for part in (toolkit, cudnn) if part["refused"]),
+        version=version, source=source, packages=[*toolkit["packages"], *cudnn["packages"]], home=home, nvcc=nvcc,
+        nvcc_release=f"release {version},",
+        # NVIDIA's toolkit lives in /usr/local/cuda-X.Y: login shells and the linker are told; Debian's needs neither.
+        shell_files=[{"src": "homelab-cuda.sh.j2", "dest": files[0]}, {"src": "homelab-cuda.conf.j2", "dest": files[1]}]
+        if source == "cuda_repo" else [],
+        stale_files=files if source == "debian" else [],
+        ld_conf=files[1],
+        installed={"version": version, "source": source, "packages": [*toolkit["packages"], *cudnn["packages"]],
+                   "nvcc": nvcc, "build": not_built or f"built with {' '.join(argv)}"},
+        check={"build": not not_built, "dir": check_dir, "source": source_file, "binary": binary, "argv": argv})
+    return plan
+
+
+def python_role_plan(gpu_plan: Mapping, choices: Mapping | None = None) -> dict:
+    """ml_python's plan: ml_plan's torch choice, the environment's path, apt packages, venv argv, pip.conf, the pip
+    argv that installs (and first removes) torch, what the torch check records, and ``refused``."""
+    choices = dict(_shapes.mapping(choices, "ml_python's choices"))
+    root = _dir(choices.get("root", "/opt/ml"), "ml_python_root")
+    if root == "/":
+        raise MlPlanError("ml_python_root must be an absolute path other than /")
+    name = _values.word(choices.get("env_name", "torch"), "ml_python_env_name", r"[A-Za-z0-9][A-Za-z0-9._-]*",
+                        "letters, digits and . _ -")
+    group = _values.word(choices.get("group", "ml"), "ml_python_group", r"[a-z_][a-z0-9_-]*", "a group name")
+    users = _values.string_list(choices.get("users"), "ml_python_users", lambda v, n: _values.word(
+        v, n, r"[a-z_][a-z0-9_.-]*[$]?", "a user name"))
+    torch_on = _values.boolean(choices.get("torch", True), "ml_python_torch")
+    env = f"{root}/{name}"
+    python = f"{env}/bin/python"
+    plan = ml_plan(gpu_plan, {key: choices[key] for key in ("torch_variant", "torch_index", "torch_source",
+                                                            "torch_version", "release") if key in choices})
+    install = plan["torch_install"]
+    refused = [install["refused"]] if torch_on and install["refused"] else []
+    accounts = choices.get("accounts")
+    unknown = [user for user in users if accounts is not None and user not in accounts]
+    if unknown:
+        refused.append(f"ml_python_users names accounts this host does not have: {', '.join(unknown)}.")
+    system_site = torch_on and install["system_site_packages"]
+    index = install["index_url"]
+    plan.update(
+        refused=" ".join(refused), env=env, python=python, group=group, users=users, torch_on=torch_on,
+        apt=["python3-venv", "acl", *(install["apt"] if torch_on else [])],
+        venv_argv=["python3", "-m", "venv", *(["--system-site-packages"] if system_site else []), env],
+        system_site_line=f"include-system-site-packages = {'true' if system_site else 'false'}",
+        pip_conf=pip_conf(choices.get("pip_index_url", ""), choices.get("pip_trusted_hosts") or [], env),
+        pip_torch=bool(torch_on and install["pip"]),
+        torch_uninstall_argv=[python, "-m", "pip", "uninstall", "--yes", "torch"],
+        torch_install_argv=[python, "-m", "pip", "install", "--no-input", "--index-url", str(index), *install["pip"]],
+        check=torch_on and _values.boolean(choices.get("check", True), "ml_python_check"),
+        blind_message=(f"Check mode: {env} would be created for group {group} ({', '.join(users) or 'no users added'})"
+                       f", with torch {plan['torch']['variant']} ({install['reason']})."),
+        record={"env": env, "group": group, "variant": plan["torch"]["variant"], "cuda_build": plan["torch"]["cuda"],
+                "source": install["source"], "index_url": index, "reason": plan["torch"]["reason"]},
+        unchecked={"version": None, "cuda": None, "available": None, "device": None, "error": None,
+                   "gpu_checked": False,
+                   "gpu": "not checked (check mode before the environment exists, or ml_python_check false)",
+                   "matmul": {"ran": False,
+                              "why": "not checked (check mode before the environment exists, or ml_python_check)"}})
+    return plan

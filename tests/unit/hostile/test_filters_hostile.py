@@ -341,7 +341,7 @@ def _render_unit(choices):
     plan = FILTERS["ml_jupyter_plan"](choices)
     template = (ROOT / "roles/ml_jupyter/templates/jupyter.service.j2").read_text()
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, keep_trailing_newline=True)
-    return env.from_string(template).render(ansible_managed="Ansible managed", __ml_jupyter_plan=plan)
+    return env.from_string(template).render(ansible_managed="Ansible managed", __ml_jupyter_plan={"plan": plan})
 
 
 def _keys(unit):
