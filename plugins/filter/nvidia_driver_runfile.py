@@ -53,51 +53,16 @@ _value:
   elements: str
 """
 
-import re
-
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _values
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu._gpu_plan import runfile_version
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _nvidia_driver_runtime
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._filter_errors import safe_filter, safe_filters
-
-_DIGEST_HEX = {"sha256": 64, "sha512": 128}
-_WEAK = ("md5", "sha1", "sha224")
 
 
 @safe_filter
 def nvidia_driver_runfile_problems(url, checksum, allow_http=False) -> list[str]:
     """Sentences saying why the runfile URL or checksum is refused; [] when both are acceptable."""
-    problems = []
-    url = _values.single_line(url or "", "nvidia_driver_runfile_url", allow_empty=True).strip()
-    checksum = _values.single_line(checksum or "", "nvidia_driver_runfile_checksum", allow_empty=True).strip()
-    allow_http = _values.boolean(allow_http, "nvidia_driver_runfile_allow_http")
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    if not url:
-        problems.append("nvidia_driver_runfile_url is empty: name the NVIDIA-Linux-<arch>-<version>.run to install.")
-    elif scheme == "http" and not allow_http:
-        problems.append(f"nvidia_driver_runfile_url {url} is http: use https, or set nvidia_driver_runfile_allow_http: "
-                        "true for a local mirror (the inline digest still checks the file).")
-    elif scheme not in ("https", "http"):
-        problems.append(f"nvidia_driver_runfile_url {url} is not an https URL.")
-    if url and not runfile_version(url):
-        problems.append(f"nvidia_driver_runfile_url {url} does not end in NVIDIA-Linux-<arch>-<version>.run, the name "
-                        "the driver's version is read from.")
-
-    algo, _sep, value = checksum.partition(":")
-    algo = algo.strip().lower()
-    value = value.strip()
-    if not checksum:
-        problems.append("nvidia_driver_runfile_checksum is empty: a runfile is never run unchecked; give its digest "
-                        "inline as sha256:<64 hex> or sha512:<128 hex>, taken from NVIDIA's published checksum.")
-    elif "://" in value:
-        problems.append(f"nvidia_driver_runfile_checksum {checksum} is a checksum URL: a checksum fetched from a "
-                        "server proves nothing a tampered server could not change too; give the digest inline as "
-                        "sha256:<64 hex> or sha512:<128 hex>.")
-    elif algo in _WEAK:
-        problems.append(f"nvidia_driver_runfile_checksum uses {algo}, which is too weak to trust a file that runs as "
-                        "root: give sha256:<64 hex> or sha512:<128 hex>.")
-    elif algo not in _DIGEST_HEX or not re.fullmatch(rf"[0-9a-fA-F]{{{_DIGEST_HEX[algo]}}}", value):
-        problems.append(f"nvidia_driver_runfile_checksum {checksum!r} is not sha256:<64 hex> or sha512:<128 hex>.")
-    return problems
+    return _nvidia_driver_runtime.runfile_problems(url, checksum, allow_http)
 
 
 @safe_filter

@@ -56,10 +56,11 @@ def test_empty_url_and_checksum_give_two_problems():
     assert len(PROBLEMS("", "")) == 2
 
 
-def test_role_preflight_uses_the_filter_and_no_checksum_url_is_documented():
+def test_role_refuses_through_its_plan_and_no_checksum_url_is_documented():
     preflight = yaml.safe_load((ROOT / "roles/nvidia_driver/tasks/preflight.yml").read_text())
     text = yaml.safe_dump(preflight)
-    assert "homelab.nvidia_gpu.nvidia_driver_runfile_problems" in text
+    # The plan (nvidia_driver_plan) refuses with the same sentences as this filter: one function in module_utils.
+    assert "homelab.nvidia_gpu.nvidia_driver_plan" in text and "runfile_checksum" in text
     specs = yaml.safe_load((ROOT / "roles/nvidia_driver/meta/argument_specs.yml").read_text())
     options = specs["argument_specs"]["main"]["options"]
     assert options["nvidia_driver_runfile_allow_http"]["default"] is False
