@@ -47,7 +47,6 @@ ARGUMENT_SPEC = {
     "runfile_marker": _OPT_STR,
     "failure_record": _OPT_STR,
     "debian_sources_exists": {"type": "bool", "default": False},
-    "after_sources": {"type": "bool", "default": False},
     "package_versions": {"type": "dict", "default": {}},
     "dkms_status": _OPT_STR,
     "loaded_version": _OPT_STR,
@@ -85,7 +84,7 @@ def make(args: dict, check_mode: bool) -> dict:
         return runtime.observe(base, dpkg=args["dpkg"], policy=args["policy"],
                                runfile_installer=args["runfile_installer"], runfile_marker=args["runfile_marker"],
                                failure_record=args["failure_record"],
-                               debian_sources_exists=args["debian_sources_exists"], after_sources=args["after_sources"])
+                               debian_sources_exists=args["debian_sources_exists"])
     if stage == "installed":
         return runtime.installed(base, package_versions=args["package_versions"], dkms_status=args["dkms_status"],
                                  loaded_version=args["loaded_version"], nouveau_loaded=args["nouveau_loaded"],

@@ -144,10 +144,6 @@ options:
     description: O(stage=observed) - whether this role's Debian components file exists.
     type: bool
     default: false
-  after_sources:
-    description: O(stage=observed) - the observation after this role enabled Debian's components.
-    type: bool
-    default: false
   package_versions:
     description: O(stage=installed) - the installed versions, as M(homelab.nvidia_gpu.apt_packages) returns them.
     type: dict

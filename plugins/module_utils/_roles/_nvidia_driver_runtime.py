@@ -376,6 +376,7 @@ def plan(*, gpu_plan: Mapping, source: str, package_set: str, branch: Any, pin: 
         "paths": dict(PATHS),
         "blacklist_nouveau": bool(blacklist_nouveau),
         "module_options_line": " ".join(f"{k}={v}" for k, v in sorted((module_options or {}).items())),
+        "write_sources": False,  # Debian's components file: the observed plan says
         "persistence": bool(persistence_mode) and source != "runfile",  # the .run installer ships no unit for it
         "container": container,
         "virtualization_type": virtualization_type or "",
@@ -388,11 +389,9 @@ def plan(*, gpu_plan: Mapping, source: str, package_set: str, branch: Any, pin: 
 
 
 def observe(base: Mapping, *, dpkg: str | None, policy: str | None, runfile_installer: str | None,
-            runfile_marker: str | None, failure_record: str | None, debian_sources_exists: bool,
-            after_sources: bool = False) -> dict[str, Any]:
+            runfile_marker: str | None, failure_record: str | None, debian_sources_exists: bool) -> dict[str, Any]:
     """The plan after reading the host (dpkg's state, apt's candidates, the runfile's installer and marker, a
-    recorded build failure): the install steps, and Debian's branch. Refusals raise DriverPlanError.
-    `after_sources`: the observation after this role enabled Debian's components (what is missing now stays missing)."""
+    recorded build failure): the install steps, and Debian's branch. Refusals raise DriverPlanError."""
     out = dict(base)
     rows = _dpkg_tab_rows(dpkg)
     out["installed_version"] = ""
@@ -428,13 +427,15 @@ def observe(base: Mapping, *, dpkg: str | None, policy: str | None, runfile_inst
         debian = dict(out["debian"])
         debian["write_sources"] = debian["manage"] and (debian_sources_exists or bool(missing))
         out["debian"] = debian
+        out["write_sources"] = debian["write_sources"]
         out["specs"] = list(out["packages"])
         out["hold"] = out["pin"]
         candidate = candidates[dkms_package]["candidate"] if dkms_package else _apt_policy.NONE
         out["candidate"] = "" if candidate == _apt_policy.NONE else candidate
         out["branch"] = _branch_of(out["candidate"])
         out["install"] = bool(_apt_policy.unsatisfied(dpkg or "", out["specs"]))
-        if missing and not out["check_mode"] and (after_sources or not debian["write_sources"]):
+        # Missing with this role's components file in place (or not to be written): enabling them does not help.
+        if missing and not out["check_mode"] and (debian_sources_exists or not debian["manage"]):
             raise DriverPlanError(_debian_missing(out, missing))
         if out["branch"] is not None and out["branch_pinned"] not in (None, out["branch"]):
             raise DriverPlanError(
@@ -465,7 +466,7 @@ def observe(base: Mapping, *, dpkg: str | None, policy: str | None, runfile_inst
                                   if name.startswith("nvidia-driver-pinning-") and name not in out["pinning_specs"]
                                   and (status[1] == "i" or status[:2] == "rc"))
     # name=<BR>.* for every package: installs, keeps or downgrades to the branch even without a pinning package.
-    out["specs"] = [f"{name}={out['branch']}.*" for name in out["packages"]]
+    out["specs"] = out["pinning_specs"] + [f"{name}={out['branch']}.*" for name in out["packages"]]
     out["hold"] = out["pin"] and not pinned_by_package
     return out
 

@@ -7,6 +7,7 @@ package names of NVIDIA's CUDA repo and Debian's archive; DKMS's and dpkg's outp
 
 from __future__ import annotations
 
+import json
 from unittest.mock import MagicMock
 
 import pytest
@@ -84,8 +85,8 @@ def test_observed_cuda_repo_pins_with_the_pinning_package_and_purges_other_branc
     dpkg = "ii \tnvidia-driver-pinning-575\t575.57.08-1\nrc \tnvidia-driver-pinning-570\t570.1-1\nun \tnvidia-smi\t\n"
     result = run({"stage": "observed", "plan": plan, "dpkg": dpkg, "policy": POLICY_580})
     plan = result["plan"]
-    assert plan["specs"] == ["nvidia-driver-cuda=580.*", "nvidia-kernel-dkms=580.*"]
-    assert plan["pinning_specs"] == ["nvidia-driver-pinning-580"] and plan["hold"] is False
+    assert plan["specs"] == ["nvidia-driver-pinning-580", "nvidia-driver-cuda=580.*", "nvidia-kernel-dkms=580.*"]
+    assert plan["hold"] is False
     assert plan["stale_pinning"] == ["nvidia-driver-pinning-570", "nvidia-driver-pinning-575"]
 
 
@@ -157,10 +158,18 @@ def test_debian_branch_is_the_archives_and_a_different_pin_is_refused():
     assert result["failed"] and "ships branch 535" in result["msg"]
 
 
+def test_debian_enables_its_components_once_then_names_what_is_still_missing():
+    plan = first([TESLA_P10], source="debian")["plan"]
+    fresh = run({"stage": "observed", "plan": plan, "dpkg": "", "policy": ""})["plan"]
+    assert fresh["debian"]["write_sources"] is True
+    result = run({"stage": "observed", "plan": plan, "dpkg": "", "policy": "", "debian_sources_exists": True})
+    assert result["failed"] and result["msg"].startswith("The apt sources have no nvidia-kernel-dkms, nvidia-smi")
+
+
 def test_debian_does_not_build_a_recorded_failure_again():
     plan = first([TESLA_P10], source="debian")["plan"]
-    record = ('{"package": "nvidia-kernel-dkms", "version": "535.247.01-1~deb12u1", "kernels": ["%s"],'
-              ' "message": "It failed."}' % KERNEL)
+    record = json.dumps({"package": "nvidia-kernel-dkms", "version": "535.247.01-1~deb12u1", "kernels": [KERNEL],
+                         "message": "It failed."})
     result = run({"stage": "observed", "plan": plan, "dpkg": "", "policy": DEBIAN_POLICY, "failure_record": record})
     assert result["failed"] and result["msg"].startswith("It failed. Not built again")
 
