@@ -138,7 +138,7 @@ def observed(text: str) -> dict:
     """What ``roles/distro_mirror/files/host_state.sh`` printed: ``own<TAB><path><TAB><first line>`` for each of the
     distributions' own source files that exists, ``keyring<TAB><path>`` for each archive keyring that exists."""
     out: dict = {"own": {}, "keyrings": []}
-    for line in str(text or "").split("\n"):
+    for line in re.split(r"\r?\n", str(text or "")):  # the script module over SSH has a tty: \r\n
         kind, _sep, value = line.partition("\t")
         if kind == "own":
             path, _sep, first = value.partition("\t")

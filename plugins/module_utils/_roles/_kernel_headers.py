@@ -86,7 +86,7 @@ def observed(text: str) -> dict:
     board's device-tree model, installed kernels newer than the running one, whether apt's lists are fresh, and
     every line of the apt source files (``source\\t<path>\\t<line>``)."""
     out: dict = {"markers": [], "model": "", "pending": [], "fresh": False, "sources": {}}
-    for line in str(text or "").split("\n"):
+    for line in re.split(r"\r?\n", str(text or "")):  # the script module over SSH has a tty: \r\n
         kind, _sep, value = line.partition("\t")
         if kind == "marker":
             out["markers"].append(value)

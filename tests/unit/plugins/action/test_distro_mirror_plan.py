@@ -112,3 +112,8 @@ def test_host_state_reads_every_own_file_and_keyring_the_planner_knows():
     script = (ROOT / "roles/distro_mirror/files/host_state.sh").read_text()
     for distro in _distro_mirror.DISTROS.values():
         assert all(path in script for path in distro["own"]) and distro["keyring"] in script
+
+
+def test_the_scripts_output_over_an_ssh_tty_reads_the_same():
+    crlf = (KEYRINGS + OWN).replace("\n", "\r\n")
+    assert plan(url="http://mirror.example/debian", host_state=crlf) == plan(url="http://mirror.example/debian")

@@ -173,3 +173,8 @@ def test_a_pi5_on_a_debian_kernel_is_refused_and_another_board_is_left_alone():
 
 def test_an_unknown_option_is_refused_by_the_argument_spec():
     assert "Unsupported parameters" in refusal(running_release="6.1.0-26-amd64", kernel_headers_kernels=[])
+
+
+def test_the_scripts_output_over_an_ssh_tty_reads_the_same():
+    state = PI5["host_state"] + "pending\t6.12.50+rpt-rpi-2712\n"
+    assert plan(**{**PI5, "host_state": state.replace("\n", "\r\n")}) == plan(**{**PI5, "host_state": state})
