@@ -13,9 +13,12 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._gpu import _gpu_plan
-from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _ml_jupyter, _ml_plan
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import (
+    _ml_jupyter,
+    _ml_plan,
+    _nvidia_driver_runtime,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 ARCHIVE = json.loads((ROOT / "tests/unit/fixtures/debian_packages/packages.json").read_text())["releases"]
@@ -39,8 +42,7 @@ def test_the_version_the_collection_expects_is_the_one_debian_ships(table, packa
 
 @pytest.mark.parametrize("release", sorted(ARCHIVE))
 def test_every_package_of_the_debian_driver_path_is_in_a_component_the_role_enables(release):
-    role_vars = yaml.safe_load((ROOT / "roles/nvidia_driver/vars/main.yml").read_text())
-    enabled = {"main", *role_vars["_nvidia_driver_debian_components"]}
+    enabled = {"main", *_nvidia_driver_runtime.DEBIAN_COMPONENTS}  # what the role's components file enables
     wanted = {p for flavour in ("open", "proprietary") for package_set in ("compute", "full")
               for p in _gpu_plan.driver_packages("debian", package_set, flavour, None)["packages"]}
     assert wanted >= {"nvidia-kernel-dkms", "nvidia-open-kernel-dkms", "nvidia-smi", "libcuda1", "nvidia-driver"}
