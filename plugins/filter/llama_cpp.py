@@ -30,7 +30,9 @@ description:
     C(llama_cpp_bench_figures) (llama-bench's JSON to tokens per second; an overflowing number, inf or nan is a
     sentence), C(llama_cpp_stale_builds) (the old builds to remove, keeping the current one and the newest others
     up to C(llama_cpp_keep_builds)), C(llama_cpp_stale_sources) (source tarballs and unpacked sources other than
-    the current source's).
+    the current source's), C(llama_cpp_build_action) (this host's part - present, build or copy, and whether it
+    archives its build - read from every play host's registered plan), C(llama_cpp_restarting) (the workers whose
+    rpc-server restarts in this run).
   - Pure Python in C(plugins/module_utils/_roles/_llama_cpp.py).
 options:
   _input:
@@ -130,6 +132,14 @@ def llama_cpp_stale_sources(found, source_sha256) -> list:
     return llama.stale_sources(found, source_sha256)
 
 
+def llama_cpp_build_action(hostvars, hosts, host) -> dict:
+    return llama.build_action(hostvars, hosts, str(host))
+
+
+def llama_cpp_restarting(hostvars, workers) -> list:
+    return llama.restarting(hostvars, workers)
+
+
 class FilterModule:
     def filters(self):
         return safe_filters({
@@ -140,5 +150,6 @@ class FilterModule:
             "llama_cpp_archive_digest": llama_cpp_archive_digest, "llama_cpp_archive_check": llama_cpp_archive_check,
             "llama_cpp_rpc_allow": llama_cpp_rpc_allow, "llama_cpp_bench_figures": llama_cpp_bench_figures,
             "llama_cpp_api_key_problem": llama_cpp_api_key_problem, "llama_cpp_stale_builds": llama_cpp_stale_builds,
-            "llama_cpp_stale_sources": llama_cpp_stale_sources,
+            "llama_cpp_stale_sources": llama_cpp_stale_sources, "llama_cpp_build_action": llama_cpp_build_action,
+            "llama_cpp_restarting": llama_cpp_restarting,
         })

@@ -20,6 +20,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _values
 
@@ -701,3 +702,239 @@ def api_key_problem(key: Any) -> str:
         return ("llama_cpp_server_api_key must not start or end with a space or start with '#' (not shown):"
                 " llama-server would read another key, or none")
     return ""
+
+
+# --- the role's one plan ------------------------------------------------------------------------------------------
+
+UNITS = {"server": "llama-server", "rpc": "llama-rpc-server"}
+CONFIG_DIR = "/etc/llama.cpp"
+API_KEY_FILE = f"{CONFIG_DIR}/api-keys"
+RUN_PACKAGES = ("libgomp1", "curl", "iproute2")  # the binaries' OpenMP runtime; curl and ss for the checks
+BUILD_PACKAGES = ("cmake", "g++", "make")
+
+
+def _absolute(settings: Mapping[str, Any], name: str) -> str:
+    return _values.absolute_path(settings.get(name), f"llama_cpp_{name}").rstrip("/") or "/"
+
+
+def source_layout(url: Any, sha256: Any, subdir: Any, build_root: str, key: str = "") -> dict:
+    """Where a source tarball and its build live under llama_cpp_build_root: the tarball (SHA256.tar.gz), the
+    unpacked llama.cpp (src/SHA256[:16]: the subdir's contents, tar's --strip-components), the tree (build/KEY) and
+    the archive of a shared build (KEY.tar.gz). The one place this layout is spelled out."""
+    _check_source_sha256(sha256)
+    text = _values.single_line(url, "llama_cpp_source_url")
+    if not re.match(r"(https?|file)://", text):
+        raise LlamaCppError(f"llama_cpp_source_url must be an http, https or file URL, not {text[:80]!r}")
+    parts = [p for p in str(subdir or "").split("/") if p]
+    if str(subdir or "").startswith("/") or ".." in parts:
+        raise LlamaCppError(f"llama_cpp_source_subdir must be a path inside the tarball, not {subdir!r}")
+    out = {"url": text, "sha256": sha256, "tarball": f"{build_root}/{sha256}.tar.gz",
+           "dir": f"{build_root}/src/{sha256[:16]}", "subdir": "/".join(parts), "strip": len(parts) or 1}
+    if key:
+        out.update(tree=f"{build_root}/build/{key}", archive=f"{build_root}/{key}.tar.gz")
+    return out
+
+
+def _cuda_toolkit(settings: Mapping[str, Any], read: Callable[[str], Any]) -> tuple[str, str]:
+    """The CUDA toolkit a CUDA build compiles with: its home and its version (version.json, read on the host)."""
+    home = str(settings.get("cuda_home") or "")
+    installed = str(settings.get("cuda_toolkit_version") or "")
+    home = home or (f"/usr/local/cuda-{installed}" if installed else "/usr/local/cuda")
+    home = _values.absolute_path(home, "llama_cpp_cuda_home")
+    text = read(f"{home}/version.json")
+    try:
+        version = str(json.loads(text)["cuda"]["version"]) if text else ""
+    except (ValueError, KeyError, TypeError):
+        version = ""
+    if not version:
+        raise LlamaCppError("the plan gives this host a CUDA build of llama.cpp, but there is no CUDA toolkit in"
+                            f" {home} (no readable version.json). Run playbooks/ml.yml"
+                            " (homelab.nvidia_gpu.cuda_toolkit) first, set llama_cpp_cuda_home, or build for the CPU"
+                            " with llama_cpp_cuda: false.")
+    return home, version
+
+
+def _under(found: Sequence[Mapping], folder: str) -> list[Mapping]:
+    return [e for e in found if str(e.get("path") or "").rstrip("/").rpartition("/")[0] == folder]
+
+
+def _model(settings: Mapping[str, Any], data_dir: str) -> dict:
+    url = str(settings.get("model_url") or "")
+    path = str(settings.get("model_path") or "")
+    serve = bool(settings.get("serve"))
+    if url:
+        if not re.fullmatch(r"[0-9a-f]{64}", str(settings.get("model_sha256") or "")):
+            raise LlamaCppError("llama_cpp_model_url needs llama_cpp_model_sha256 (64 hex digits), not"
+                                f" {str(settings.get('model_sha256'))[:70]!r}")
+        name = _values.single_line(urlsplit(url).path.rpartition("/")[2], "the file name of llama_cpp_model_url")
+        path = f"{data_dir}/models/{name}"
+    elif path:
+        path = _values.absolute_path(path, "llama_cpp_model_path")
+        if serve and settings.get("model_found") is False:
+            raise LlamaCppError(f"{settings.get('host')}: the model {path} is not there; put the GGUF file there or set"
+                                " llama_cpp_model_url and llama_cpp_model_sha256 so that the role fetches it")
+    elif serve:
+        raise LlamaCppError("a server (llama_cpp_serve) needs a model: llama_cpp_model_url with llama_cpp_model_sha256,"
+                            " or an absolute llama_cpp_model_path")
+    fetch = bool(url) and (serve or bool(settings.get("model_on_workers")))
+    return {"path": path, "url": url, "sha256": str(settings.get("model_sha256") or ""), "fetch": fetch}
+
+
+def _server_url(host: str, port: int) -> str:
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}"
+
+
+@_refusing
+def plan(settings: Mapping[str, Any], gpu_plan: Mapping[str, Any], facts: Mapping[str, Any], found: Any,
+         hostvars: Mapping[str, Any], read_host_file: Callable[[str], Any] | None = None,
+         controller_has: Callable[[str], bool] | None = None) -> dict:
+    """Everything the role llama_cpp does on one host, decided once (the action homelab.nvidia_gpu.llama_cpp_plan).
+
+    ``settings``: the role's variables without their llama_cpp_ prefix, plus ``host`` (inventory_hostname),
+    ``workers`` and ``servers`` (the hosts of the two groups) and ``cuda_toolkit_version``. ``gpu_plan``: the fact
+    nvidia_gpu_plan (read, never re-derived). ``facts``: ansible_facts (distribution, its major version, architecture,
+    processor_vcpus). ``found``: ansible.builtin.find's files under the prefix's builds/ and the build root (depth 2:
+    build keys, their build.json, sources). ``hostvars``: the workers' llama_cpp_rpc_endpoint and the servers'
+    addresses. ``read_host_file``: reads a file on the host (a CUDA build's toolkit version.json), None if absent.
+    ``controller_has``: whether a file exists on the controller (a shared build's archive and its sha256)."""
+    s = dict(settings)
+    read_host_file = read_host_file or (lambda _path: None)
+    controller_has = controller_has or (lambda _path: False)
+    host = str(s.get("host") or "")
+    prefix, build_root, data_dir = (_absolute(s, n) for n in ("prefix", "build_root", "data_dir"))
+    jobs = _values.integer(s.get("build_jobs") or 0, "llama_cpp_build_jobs", 0)
+    serve, work = bool(s.get("serve")), bool(s.get("work"))
+    model = _model(s, data_dir)
+    platform = "-".join(str(facts.get(k) or "") for k in ("distribution", "distribution_major_version",
+                                                          "architecture"))
+    choices = {"native": bool(s.get("native", True)), "cuda": str(s.get("cuda", "auto")).lower(),
+               "cmake_options": s.get("cmake_options") or {}}
+    backend = build_options(gpu_plan, choices)["backend"]
+    cuda_home, toolkit = _cuda_toolkit(s, read_host_file) if backend == "cuda" else ("", "")
+    build = host_build(gpu_plan, dict(choices, toolkit=toolkit), s.get("source_sha256"), platform)
+    key = build["key"]
+    builds, current = f"{prefix}/builds", f"{prefix}/current"
+    source = source_layout(s.get("source_url"), s.get("source_sha256"), s.get("source_subdir"), build_root, key)
+    entries = _found_files(found or [])
+    ccache = bool(s.get("ccache"))
+    cache = str(s.get("controller_cache") or "").rstrip("/")
+    build.update(
+        installed=any(str(e.get("path")) == f"{builds}/{key}/build.json" for e in entries),
+        cached=bool(build["shareable"] and cache and controller_has(f"{cache}/{key}.tar.gz")
+                    and controller_has(f"{cache}/{key}.tar.gz.sha256")),
+        source=source, dest=f"{builds}/{key}", packages=list(BUILD_PACKAGES) + (["ccache"] if ccache else []),
+        ccache_dir=str(s.get("ccache_dir") or "") if ccache else "",
+        configure=["cmake", "-S", source["dir"], "-B", source["tree"]] + build["cmake_args"]
+        + ([f"-DCMAKE_CUDA_COMPILER={cuda_home}/bin/nvcc"] if backend == "cuda" else [])
+        + [f"-DGGML_CCACHE={'ON' if ccache else 'OFF'}"],
+        compile=["cmake", "--build", source["tree"], "--target", *build["targets"], "-j",
+                 str(jobs or _values.integer(facts.get("processor_vcpus") or 2, "processor_vcpus", 1))],
+        environment={"CCACHE_DIR": s.get("ccache_dir"), "CCACHE_BASEDIR": build_root} if ccache else {},
+        record=dict(build, source_url=source["url"], source_sha256=source["sha256"]))
+    stale = stale_builds(_under(entries, builds), key, s.get("keep_builds", 2))
+    cleanup = sorted(p for k in stale for p in (f"{builds}/{k}", f"{build_root}/build/{k}",
+                                                 f"{build_root}/{k}.tar.gz"))
+    cleanup += stale_sources(_under(entries, build_root) + _under(entries, f"{build_root}/src"), source["sha256"])
+
+    problem = api_key_problem(s.get("server_api_key")) if serve else ""
+    if problem:
+        raise LlamaCppError(f"{host}: {problem}")
+    api_key = bool(s.get("server_api_key"))
+    workers = [w for w in _values.string_list(s.get("workers") or [], "the hosts of llama_cpp_workers_group")
+               if w != host]
+    rpc_list = rpc_servers(hostvars, workers, s.get("rpc_port")) if serve and s.get("server_rpc") else ""
+    server = {"binary": f"{current}/bin/llama-server", "model": model["path"], "host": s.get("server_host"),
+              "port": s.get("server_port"), "ctx_size": s.get("server_ctx_size"),
+              "gpu_layers": s.get("server_gpu_layers"), "threads": s.get("server_threads"),
+              "alias": s.get("server_alias"), "log_verbosity": s.get("server_log_verbosity"),
+              "api_key_file": API_KEY_FILE if api_key else "", "rpc": rpc_list,
+              "extra_args": s.get("server_extra_args") or []}
+    rpc = {"binary": f"{current}/bin/{TARGETS[1]}", "host": s.get("rpc_host"), "port": s.get("rpc_port"),
+           "threads": s.get("rpc_threads")}
+    svc = services({"serve": serve, "work": work, "allow_open": s.get("allow_open"), "user": s.get("user"),
+                    "data_dir": data_dir, "backend": backend, "server": server, "rpc": rpc,
+                    "server_allow": s.get("server_allow")})
+    if svc["problems"]:
+        raise LlamaCppError(f"{host}: {' '.join(svc['problems'])}")
+    firewall = bool(s.get("firewall", True))
+    rpc_fw = rpc_allow(hostvars, s.get("servers") or [], s.get("rpc_allow")) if work and firewall else \
+        {"allow": [], "warning": "", "exposes": ""}
+    server_port = _values.port(s.get("server_port"), "llama_cpp_server_port")
+    rpc_port = _values.port(s.get("rpc_port"), "llama_cpp_rpc_port")
+    timeout = _values.integer(s.get("server_start_timeout") or 0, "llama_cpp_server_start_timeout", 0)
+    endpoint = f"{s.get('rpc_host')}:{rpc_port}" if work else ""
+    gpu_layers = s.get("server_gpu_layers") if backend == "cuda" else 0
+    url = _server_url(str(s.get("server_host") or ""), server_port) if serve else ""
+    listens = f"llama-server on {s.get('server_host')}:{server_port}" if serve else "no llama-server"
+    summary = (f"{host}: llama.cpp {backend} build {key} ({build['reason']}; CPU {build['cpu']};"
+               f" {'installed' if build['installed'] else 'not installed yet'});"
+               f" {listens}{' with RPC workers ' + rpc_list if serve and rpc_list else ''};"
+               f" {'rpc-server on ' + endpoint if work else 'no rpc-server'}")
+    serve_plan = {"enabled": serve, "unit": UNITS["server"], "text": svc["server_unit"], "argv": svc["server_argv"],
+                  "restart": "llama_cpp server restart", "url": url, "model": model["path"] if serve else "",
+                  "api_key_file": API_KEY_FILE, "api_key": api_key, "rpc": rpc_list,
+                  "workers": workers if serve else [], "health_retries": -(-timeout // 3),
+                  "firewall": {"name": "llama_cpp_server", "port": server_port,
+                               "state": "present" if firewall and svc["server_allow"] is not None else "absent",
+                               "allow": svc["server_allow"] or [], "exposes": svc["server_exposes"]}}
+    worker_plan = {"enabled": work, "unit": UNITS["rpc"], "text": svc["rpc_unit"], "argv": svc["rpc_argv"],
+                   "restart": "llama_cpp rpc restart", "endpoint": endpoint, "port": rpc_port,
+                   "listening": r"(^|\s)" + re.escape(endpoint) + r"\s",
+                   "firewall": {"name": "llama_cpp_rpc", "port": rpc_port, "state": "present" if firewall else "absent",
+                                "allow": rpc_fw["allow"], "exposes": rpc_fw["exposes"]}}
+    enabled = [p for p in (worker_plan, serve_plan) if p["enabled"]]  # the worker first: it restarts first
+    return {
+        "build": build,
+        "packages": list(RUN_PACKAGES),
+        "builds": builds, "current": current,
+        "folders": [builds, build_root, f"{build_root}/src", f"{build_root}/build"],
+        "cleanup": cleanup,
+        "services": serve or work,
+        "enabled": enabled,
+        "user": s.get("user"),
+        "folders_of_services": [{"path": data_dir, "group": "root", "mode": "0755"},
+                                {"path": f"{data_dir}/models", "group": "root", "mode": "0755"},
+                                {"path": CONFIG_DIR, "group": s.get("user"), "mode": "0750"}],
+        "data_dir": data_dir,
+        "model": model,
+        "serve": serve_plan,
+        "worker": worker_plan,
+        "bench": {"argv": [f"{current}/bin/llama-bench", "--model", model["path"],
+                           "-p", str(_values.integer(s.get("bench_prompt"), "llama_cpp_bench_prompt", 0)),
+                           "-n", str(_values.integer(s.get("bench_gen"), "llama_cpp_bench_gen", 0)),
+                           "-r", str(_values.integer(s.get("bench_repetitions"), "llama_cpp_bench_repetitions", 1)),
+                           "-ngl", str(gpu_layers), "-o", "json"],
+                  "model": model["path"]},
+        "summary": summary,
+        "warnings": [rpc_fw["warning"]] if rpc_fw["warning"] else [],
+    }
+
+
+# --- across the play's hosts (after every host made its plan) -----------------------------------------------------
+
+def _plan_of(hostvars: Mapping[str, Any], host: str) -> Mapping[str, Any]:
+    registered = (hostvars.get(host) or {}).get("__llama_cpp_plan") or {}
+    return (registered.get("plan") or {}) if isinstance(registered, Mapping) else {}
+
+
+@_refusing
+def build_action(hostvars: Mapping[str, Any], hosts: Any, host: str) -> dict:
+    """This host's part in build_plan over the play's hosts, read from each host's registered plan
+    (``__llama_cpp_plan.plan.build``: key, shareable, installed, cached), with ``archive``: whether this host archives
+    its build for the controller (it builds a shareable key, or another host copies from it)."""
+    names = _values.string_list(hosts, "the play's hosts")
+    states = {h: {"key": b.get("key"), "shareable": b.get("shareable"), "present": b.get("installed"),
+                  "cached": b.get("cached")} for h in names for b in [_plan_of(hostvars, h).get("build") or {}]}
+    actions = build_plan({h: {"state": s} for h, s in states.items()}, names, "state")
+    mine = dict(actions[host])
+    shareable = bool(states[host].get("shareable"))
+    mine["archive"] = (mine["action"] == "build" and shareable) or any(
+        a["action"] == "copy" and a["source"] == host for a in actions.values())
+    return mine
+
+
+def restarting(hostvars: Mapping[str, Any], workers: Any) -> list[str]:
+    """The workers (of a server's plan) that said in this run that their rpc-server restarts."""
+    return [w for w in _values.string_list(workers or [], "the workers")
+            if str((hostvars.get(w) or {}).get("__llama_cpp_rpc_restarts")).lower() == "true"]

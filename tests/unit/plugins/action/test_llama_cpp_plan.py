@@ -1,0 +1,246 @@
+# Copyright (c) homelab.nvidia_gpu contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The action llama_cpp_plan, checked against llama.cpp's own documentation, not against the planner's rules.
+
+Each expectation quotes upstream llama.cpp as vendored in llama-cpp-python 0.3.36 (the source the role builds; the
+lab's sdist, sha256 832db069...): tools/server/README.md, tools/rpc/README.md and rpc-server.cpp's usage,
+tools/llama-bench/README.md, docs/build.md, ggml/CMakeLists.txt, tools/rpc/CMakeLists.txt. Where the sdist is on
+this machine (make setup) the quoted lines are also read from it, so a quote that drifted fails here.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import re
+import tarfile
+from pathlib import Path
+from unittest.mock import MagicMock
+
+import pytest
+from ansible_collections.homelab.nvidia_gpu.plugins.action.llama_cpp_plan import ActionModule, argument_spec
+
+ROOT = Path(__file__).resolve().parents[4]
+SDIST = ROOT / ".cache/lab/downloads/llama_cpp_python-0.3.36.tar.gz"
+VENDOR = "llama_cpp_python-0.3.36/vendor/llama.cpp"
+
+# tools/server/README.md, its options table (verbatim cells)
+SERVER_DOC = {
+    "--model": "| `-m, --model FNAME` | model path to load",
+    "--host": "| `--host HOST` |",
+    "--port": "| `--port PORT` | port to listen (default: 8080)",
+    "--ctx-size": "| `-c, --ctx-size N` |",
+    "--n-gpu-layers": "| `-ngl, --gpu-layers, --n-gpu-layers N` |",
+    "--api-key-file": "| `--api-key-file FNAME` | path to file containing API keys, one per line",
+    "--rpc": "| `--rpc SERVERS` | comma-separated list of RPC servers (host:port)",
+    "--threads": "| `-t, --threads N` |",
+}
+# tools/rpc/rpc-server.cpp, print_usage
+RPC_DOC = {"--host": "-H, --host HOST                  host to bind to",
+           "--port": "-p, --port PORT                  port to bind to",
+           "--threads": "-t, --threads N                  number of threads for the CPU device"}
+# tools/llama-bench/README.md, its usage
+BENCH_DOC = {"--model": "-m, --model <filename>", "-p": "-p, --n-prompt <n>", "-n": "-n, --n-gen <n>",
+             "-r": "-r, --repetitions <n>", "-ngl": "-ngl, --n-gpu-layers <n>",
+             "-o": "-o, --output <csv|json|jsonl|md|sql>"}
+# CMake: tools/rpc/README.md, docs/build.md, ggml/CMakeLists.txt, tools/rpc/CMakeLists.txt
+CMAKE_DOC = {
+    "tools/rpc/README.md": "add `-DGGML_RPC=ON` to the build options",
+    "docs/build.md": 'cmake -B build -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="86;89"',
+    "docs/build.md ": "- For static builds, add `-DBUILD_SHARED_LIBS=OFF`",
+    "docs/build.md  ": "cmake -B build -DGGML_CUDA=ON -DCMAKE_CUDA_COMPILER=/opt/cuda-11.7/bin/nvcc",
+    "ggml/CMakeLists.txt": 'option(GGML_CCACHE "ggml: use ccache if available"',
+    "ggml/CMakeLists.txt ": 'option(GGML_NATIVE "ggml: optimize the build for the current system"',
+    "tools/rpc/CMakeLists.txt": "set(TARGET ggml-rpc-server)",
+}
+
+SHA = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
+CPU_PLAN = {"kind": "cpu", "gpu_present": False, "platform": "generic", "verdict": {"can_work": False}}
+P10_PLAN = {"kind": "gpu_stack", "gpu_present": True, "platform": "generic", "gpu_names": ["Tesla P10"],
+            "verdict": {"can_work": True}, "cuda": {"compute_capabilities": ["6.1"]}}
+FACTS = {"distribution": "Debian", "distribution_major_version": "12", "architecture": "x86_64",
+         "processor_vcpus": 2}
+HOSTVARS = {"w1": {"llama_cpp_rpc_endpoint": "10.0.0.2:50052"}, "w2": {"llama_cpp_rpc_endpoint": "10.0.0.3:50052"},
+            "srv": {"ansible_facts": {"default_ipv4": {"address": "10.0.0.9"}}}}
+BASE = {"facts": FACTS, "source_url": "https://example.org/llama_cpp_python-0.3.36.tar.gz", "source_sha256": SHA,
+        "source_subdir": f"{VENDOR}/", "workers": ["w1", "w2"], "servers": ["srv"],
+        "model_url": "https://example.org/models/tiny.gguf", "model_sha256": "b" * 64}
+SERVER = dict(BASE, gpu_plan=CPU_PLAN, serve=True, server_host="0.0.0.0", server_api_key="key-from-vault")
+
+
+@functools.lru_cache(maxsize=1)
+def _sdist() -> tuple[dict, tuple]:
+    """The quoted files and every member's name, read once (the sdist is 77 MB)."""
+    wanted = {f"{VENDOR}/{p}" for p in ("tools/server/README.md", "tools/rpc/rpc-server.cpp",
+                                        "tools/llama-bench/README.md", "tools/rpc/README.md", "docs/build.md",
+                                        "ggml/CMakeLists.txt", "tools/rpc/CMakeLists.txt")}
+    files, names = {}, []
+    with tarfile.open(SDIST) as tar:
+        for member in tar:
+            names.append(member.name)
+            if member.name in wanted:
+                files[member.name[len(VENDOR) + 1:]] = tar.extractfile(member).read().decode()
+    return files, tuple(names)
+
+
+def _upstream(path: str) -> str:
+    if not SDIST.exists():
+        pytest.skip(f"{SDIST} is not there (make setup downloads it)")
+    return _sdist()[0][path]
+
+
+def run(args, host="srv", slurp=None):
+    task = MagicMock(args=args, async_val=0, check_mode=False, diff=False)
+    action = ActionModule(task, MagicMock(), MagicMock(), MagicMock(), MagicMock(), MagicMock())
+    action._execute_module = MagicMock(return_value=slurp or {"failed": True, "msg": "file not found"})
+    result = action.run(task_vars={"hostvars": HOSTVARS, "inventory_hostname": host})
+    return result, action._execute_module
+
+
+def _options(argv):
+    return [w for w in argv if w.startswith("-")]
+
+
+def test_quotes_are_upstreams():
+    assert all(line in _upstream("tools/server/README.md") for line in SERVER_DOC.values())
+    assert all(line in _upstream("tools/rpc/rpc-server.cpp") for line in RPC_DOC.values())
+    assert all(line in _upstream("tools/llama-bench/README.md") for line in BENCH_DOC.values())
+    for path, line in CMAKE_DOC.items():
+        assert re.sub(r"\s+", " ", line) in re.sub(r"\s+", " ", _upstream(path.strip())), path
+
+
+def test_spec_is_the_doc_stubs_options():
+    spec = argument_spec()
+    assert spec["gpu_plan"] == {"type": "dict", "required": True}
+    assert spec["server_api_key"]["no_log"] is True
+    assert spec["server_port"] == {"type": "int", "default": 8080}  # server README: (default: 8080)
+    assert spec["rpc_port"] == {"type": "int", "default": 50052}  # rpc README: endpoint 127.0.0.1:50052
+
+
+def test_server_command_line_uses_only_documented_options():
+    result, slurp = run(SERVER)
+    assert not result.get("failed"), result.get("msg")
+    serve = result["plan"]["serve"]
+    argv = serve["argv"]
+    assert argv[0] == "/opt/llama.cpp/current/bin/llama-server"
+    assert set(_options(argv)) <= set(SERVER_DOC)
+    words = dict(zip(argv[1::2], argv[2::2], strict=True))
+    assert words["--model"] == "/var/lib/llama.cpp/models/tiny.gguf"
+    assert words["--host"] == "0.0.0.0" and words["--port"] == "8080"
+    assert words["--rpc"] == "10.0.0.2:50052,10.0.0.3:50052"  # "comma-separated list of RPC servers (host:port)"
+    assert words["--api-key-file"] == serve["api_key_file"]  # the key in a file, never on the command line
+    assert "key-from-vault" not in json.dumps(result)
+    assert f"ExecStart={' '.join(argv)}" in serve["text"]
+    assert serve["url"] == "http://127.0.0.1:8080"  # "### GET `/health`" is asked of loopback for 0.0.0.0
+    assert result["plan"]["worker"]["enabled"] is False and result["plan"]["enabled"] == [serve]
+    slurp.assert_not_called()  # a CPU build reads nothing on the host
+
+
+def test_rpc_worker_command_line_and_firewall():
+    result, _slurp = run(dict(BASE, gpu_plan=CPU_PLAN, work=True, rpc_host="10.0.0.2"), host="w1")
+    worker = result["plan"]["worker"]
+    assert worker["argv"] == ["/opt/llama.cpp/current/bin/ggml-rpc-server", "--host", "10.0.0.2", "--port", "50052"]
+    assert set(_options(worker["argv"])) <= set(RPC_DOC)
+    assert worker["endpoint"] == "10.0.0.2:50052"
+    assert re.search(worker["listening"], "LISTEN 0 128 10.0.0.2:50052 0.0.0.0:*")
+    assert not re.search(worker["listening"], "LISTEN 0 128 10.0.0.22:50052 0.0.0.0:*")
+    assert worker["firewall"] == {"name": "llama_cpp_rpc", "port": 50052, "state": "present",
+                                  "allow": ["10.0.0.9"], "exposes": worker["firewall"]["exposes"]}
+
+
+def test_bench_command_line_uses_llama_bench_options():
+    result, _slurp = run(dict(SERVER, bench_prompt=64, bench_gen=16, bench_repetitions=3))
+    argv = result["plan"]["bench"]["argv"]
+    assert argv[0].endswith("/bin/llama-bench") and set(_options(argv)) <= set(BENCH_DOC)
+    assert dict(zip(argv[1::2], argv[2::2], strict=True)) == {
+        "--model": "/var/lib/llama.cpp/models/tiny.gguf", "-p": "64", "-n": "16", "-r": "3", "-ngl": "0", "-o": "json"}
+
+
+def test_cpu_build_is_static_with_rpc_and_its_source_layout():
+    result, _slurp = run(dict(SERVER, native=False, ccache=True, ccache_dir="/var/cache/llama.cpp/ccache"))
+    build = result["plan"]["build"]
+    assert {"-DGGML_RPC=ON", "-DBUILD_SHARED_LIBS=OFF", "-DGGML_NATIVE=OFF", "-DGGML_CCACHE=ON"} <= set(
+        build["configure"])
+    assert not any(a.startswith("-DGGML_CUDA") for a in build["configure"])
+    source = build["source"]
+    assert build["configure"][:5] == ["cmake", "-S", source["dir"], "-B", source["tree"]]
+    assert build["compile"] == ["cmake", "--build", source["tree"], "--target", "llama-server", "ggml-rpc-server",
+                                "llama-bench", "-j", "2"]
+    assert source["tarball"] == f"/var/cache/llama.cpp/{SHA}.tar.gz"
+    assert source["dir"] == f"/var/cache/llama.cpp/src/{SHA[:16]}"
+    assert source["tree"] == f"/var/cache/llama.cpp/build/{build['key']}"
+    assert build["dest"] == f"/opt/llama.cpp/builds/{build['key']}"
+    assert (source["subdir"], source["strip"]) == (VENDOR, 3)
+    assert build["packages"] == ["cmake", "g++", "make", "ccache"]
+    assert build["record"]["source_sha256"] == SHA and build["record"]["key"] == build["key"]
+
+
+def test_strip_components_reach_the_vendored_cmakelists():
+    """tar --strip-components=3 on the subdir gives the llama.cpp top level (its CMakeLists.txt) - the real sdist."""
+    result, _slurp = run(SERVER)
+    source = result["plan"]["build"]["source"]
+    if not SDIST.exists():
+        pytest.skip("no sdist")
+    names = [n.split("/", source["strip"])[-1] for n in _sdist()[1] if n.startswith(source["subdir"] + "/")]
+    assert "CMakeLists.txt" in names and "tools/rpc/CMakeLists.txt" in names
+
+
+def test_cuda_build_for_a_p10_reads_its_toolkit_on_the_host():
+    version = base64.b64encode(json.dumps({"cuda": {"version": "12.9.1"}}).encode()).decode()
+    result, slurp = run(dict(SERVER, gpu_plan=P10_PLAN, cuda_toolkit_version="12.9"), slurp={"content": version})
+    build = result["plan"]["build"]
+    assert slurp.call_args.kwargs["module_args"] == {"src": "/usr/local/cuda-12.9/version.json"}
+    assert {"-DGGML_CUDA=ON", "-DCMAKE_CUDA_ARCHITECTURES=61",
+            "-DCMAKE_CUDA_COMPILER=/usr/local/cuda-12.9/bin/nvcc"} <= set(build["configure"])
+    assert build["backend"] == "cuda" and "6.1" in build["reason"]
+    assert result["plan"]["bench"]["argv"][-3] == "99"  # -ngl: the server's GPU layers on a CUDA build
+    other, _ = run(dict(SERVER, gpu_plan=P10_PLAN, cuda_toolkit_version="12.9"),
+                   slurp={"content": base64.b64encode(b'{"cuda": {"version": "13.0.0"}}').decode()})
+    assert other["plan"]["build"]["key"] != build["key"]  # the toolkit is part of the key
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    ({"server_api_key": ""}, "llama-server would listen on 0.0.0.0 without an API key"),
+    ({"server_host": "127.0.0.1", "server_api_key": "",
+      "server_extra_args": ["--flash-attn", "on", "--host", "0.0.0.0"]},
+     "llama_cpp_server_extra_args[2] is '--host': --host is the role's to set (through llama_cpp_server_host)"),
+    ({"server_extra_args": ["--api_key=secret"]}, "--api-key is the role's to set"),
+    ({"model_sha256": ""}, "llama_cpp_model_url needs llama_cpp_model_sha256"),
+    ({"model_url": "", "model_path": ""}, "a server (llama_cpp_serve) needs a model"),
+    ({"model_url": "", "model_path": "/srv/m.gguf", "model_found": False}, "srv: the model /srv/m.gguf is not there"),
+    ({"source_sha256": "abc"}, "the source's sha256 must be 64 hex digits"),
+    ({"prefix": "opt/llama"}, "llama_cpp_prefix"),
+    ({"server_api_key": "two\nkeys"}, "one key per line"),
+    ({"gpu_plan": P10_PLAN}, "there is no CUDA toolkit in /usr/local/cuda (no readable version.json)"),
+    ({"cuda": "true"}, "a CUDA build was asked for"),
+])
+def test_refusals_are_one_sentence(change, says):
+    result, _slurp = run(dict(SERVER, **change))
+    assert result["failed"] is True and says in result["msg"] and "Traceback" not in result["msg"]
+    assert "plan" not in result
+
+
+def test_one_host_builds_and_archives_the_others_copy():
+    from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _llama_cpp as llama
+    plans = {h: run(dict(SERVER, native=False), host=h)[0]["plan"] for h in ("srv", "w1")}
+    hostvars = {h: {"__llama_cpp_plan": {"plan": p}} for h, p in plans.items()}
+    assert llama.build_action(hostvars, ["srv", "w1"], "srv") == {
+        "action": "build", "source": "srv", "key": plans["srv"]["build"]["key"], "archive": True}
+    assert llama.build_action(hostvars, ["srv", "w1"], "w1")["action"] == "copy"
+    native = {h: {"__llama_cpp_plan": {"plan": run(SERVER, host=h)[0]["plan"]}} for h in ("srv", "w1")}
+    assert [llama.build_action(native, ["srv", "w1"], h)["action"] for h in ("srv", "w1")] == ["build", "build"]
+
+
+def test_old_builds_and_sources_are_cleaned_up_keeping_two():
+    found = [{"path": "/opt/llama.cpp/builds/0000000000000001", "mtime": 1},
+             {"path": "/opt/llama.cpp/builds/0000000000000002", "mtime": 2},
+             {"path": "/opt/llama.cpp/builds/not-a-build", "mtime": 3},
+             {"path": f"/var/cache/llama.cpp/{'e' * 64}.tar.gz"}, {"path": f"/var/cache/llama.cpp/{SHA}.tar.gz"},
+             {"path": "/var/cache/llama.cpp/src/0123456789abcdef"}]
+    result, _slurp = run(dict(SERVER, found=found))
+    assert result["plan"]["cleanup"] == [
+        "/opt/llama.cpp/builds/0000000000000001", "/var/cache/llama.cpp/0000000000000001.tar.gz",
+        "/var/cache/llama.cpp/build/0000000000000001", f"/var/cache/llama.cpp/{'e' * 64}.tar.gz",
+        "/var/cache/llama.cpp/src/0123456789abcdef"]
+    assert result["plan"]["build"]["installed"] is False
