@@ -24,6 +24,8 @@ from unittest.mock import MagicMock
 import pytest
 from ansible_collections.homelab.nvidia_gpu.plugins.action.kernel_headers_plan import ActionModule
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _apt_sources
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[4]
 DEBIAN = json.loads((ROOT / "tests/unit/fixtures/kernel_headers/debian.json").read_text())["suites"]
@@ -178,3 +180,22 @@ def test_an_unknown_option_is_refused_by_the_argument_spec():
 def test_the_scripts_output_over_an_ssh_tty_reads_the_same():
     state = PI5["host_state"] + "pending\t6.12.50+rpt-rpi-2712\n"
     assert plan(**{**PI5, "host_state": state.replace("\n", "\r\n")}) == plan(**{**PI5, "host_state": state})
+
+
+SMUGGLED = st.builds(lambda a, sep, b: a + sep + b,
+                     st.sampled_from(["http://archive.raspberrypi.com/debian", "/etc/apt/keyrings"]),
+                     st.sampled_from(["\n", "\r\n", "\r", "\x0b", "\x85", "\u2028", " ", "\t", "\n ", "\n#", "\x00"]),
+                     st.sampled_from(["Trusted: yes", "Signed-By: /tmp/evil.gpg", "[trusted=yes]", ""]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(variable=st.sampled_from(["raspberrypi_base_url", "raspberrypi_keyring_dir"]),
+       value=st.one_of(SMUGGLED, st.text(max_size=30)))
+def test_a_hostile_archive_value_is_refused_by_name_or_stays_in_its_field(variable, value):
+    """Was the hostile test of the role's raspberrypi-archive.sources.j2 (tests/unit/hostile, issue #31)."""
+    result = run({**HOST, **PI5, variable: value})
+    if result.get("failed"):
+        assert f"kernel_headers_{variable}" in result["msg"] and "Traceback" not in result["msg"], result["msg"]
+        return
+    (stanza,) = _apt_sources.parse(result["plan"]["archive"]["sources"])
+    assert [field for field, _value in stanza] == ["Types", "URIs", "Suites", "Components", "Signed-By"]
