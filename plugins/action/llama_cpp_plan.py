@@ -18,7 +18,9 @@ _SPEC_KEYS = ("type", "elements", "default", "required", "choices", "no_log")
 def argument_spec() -> dict:
     """The doc stub's options as an argument spec (one place for both)."""
     options = yaml.safe_load(_doc.DOCUMENTATION)["options"]
-    return {name: {k: v for k, v in option.items() if k in _SPEC_KEYS} for name, option in options.items()}
+    spec = {name: {k: v for k, v in option.items() if k in _SPEC_KEYS} for name, option in options.items()}
+    spec["server_api_key"]["no_log"] = True  # a module doc may not say no_log; the key never shows
+    return spec
 
 
 class ActionModule(ActionBase):

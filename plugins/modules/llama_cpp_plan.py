@@ -191,7 +191,6 @@ options:
     description: O(homelab.nvidia_gpu.llama_cpp#role:main:llama_cpp_server_api_key), the role's variable.
     type: str
     default: ""
-    no_log: true
   server_log_verbosity:
     description: O(homelab.nvidia_gpu.llama_cpp#role:main:llama_cpp_server_log_verbosity), the role's variable.
     type: raw
