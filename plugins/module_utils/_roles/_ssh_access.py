@@ -410,7 +410,8 @@ def access_plan(choices: Mapping[str, Any]) -> dict:
         refused.append(f"AllowGroups ({', '.join(allow_groups)}) leaves out {user}, the user this play connects as "
                        f"(in {', '.join(member_of) or 'no group known'}).")
     moves = port != current
-    return {"port": port, "current_port": current, "moves": moves, "keys": keys, "files": files, "exclusive": exclusive,
+    return {"port": port, "current_port": current, "moves": moves, "connecting_user": user, "keys": keys,
+            "files": files, "exclusive": exclusive,
             "listen_dropin": listen_dropin([current, port]) if moves else "",
             "dropin": sshd_dropin(choices, [port]), "refused": " ".join(refused)}
 
@@ -522,11 +523,20 @@ def _steps(access: Mapping[str, Any], before: str | None, prove_first: bool, pro
     first proof of a move is left out, and the final one always.
     """
     port, current, moves = access["port"], access["current_port"], access["moves"]
+    user = access["connecting_user"]
     first = {"name": f"ports {current} and {port}" if moves else f"sshd as it is, port {current}",
              "text": access["listen_dropin"], "previous": before, "prove": "before passwords go" if prove_first else ""}
     final = {"name": f"keys only, port {port}", "text": access["dropin"],
              "previous": access["listen_dropin"] if moves else before,
              "prove": "with the final drop-in (ssh_access_extra_options included)" if prove_final else ""}
+    for step in (first, final):  # the failures' sentences, %s the reason sshd or ssh gives
+        step["refused"] = (f"sshd -t refuses the config ({step['name']}): %s. sshd was not reloaded and its config is "
+                           "as it was; check ssh_access_extra_options and the files in /etc/ssh/sshd_config.d.")
+        step["unproven"] = (f"a key-only login as {user} on port {port} did not work from the controller "
+                            f"{step['prove']} (%s). sshd's config and the authorized_keys files are back as they were"
+                            f" before this run (port {current}). Check the connecting user's key in "
+                            f"ssh_access_authorized_keys['{user}'] and the private key this play uses "
+                            "(ansible_ssh_private_key_file, the agent).")
     return [step for step in (first, final) if step["text"] or step["prove"]]
 
 

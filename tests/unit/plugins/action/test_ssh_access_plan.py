@@ -76,6 +76,12 @@ def test_a_move_is_two_proven_steps_with_the_way_back():
     assert plan["reload"] == {"name": "ssh.service", "state": "reloaded", "daemon_reload": False}
     assert plan["status"] == {"port": 2222, "moved_from": 22, "users": ["lab"], "key_login": "proven"}
     assert plan["probe_retries"] == 10
+    assert final["refused"] % "line 9: Bad" == (
+        "sshd -t refuses the config (keys only, port 2222): line 9: Bad. sshd was not reloaded and its config is as "
+        "it was; check ssh_access_extra_options and the files in /etc/ssh/sshd_config.d.")
+    assert (first["unproven"] % "Permission denied (publickey).").startswith(
+        "a key-only login as lab on port 2222 did not work from the controller before passwords go (Permission denied"
+        " (publickey).). sshd's config and the authorized_keys files are back as they were before this run (port 22).")
     assert plan["summary"].startswith("SSH keys only on port 2222 (moved from 22 in two steps); keys for lab")
 
 
