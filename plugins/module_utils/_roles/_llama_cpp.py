@@ -833,8 +833,7 @@ def plan(settings: Mapping[str, Any], gpu_plan: Mapping[str, Any], facts: Mappin
         environment={"CCACHE_DIR": s.get("ccache_dir"), "CCACHE_BASEDIR": build_root} if ccache else {},
         record=dict(build, source_url=source["url"], source_sha256=source["sha256"]))
     stale = stale_builds(_under(entries, builds), key, s.get("keep_builds", 2))
-    cleanup = sorted(p for k in stale for p in (f"{builds}/{k}", f"{build_root}/build/{k}",
-                                                 f"{build_root}/{k}.tar.gz"))
+    cleanup = sorted(p for k in stale for p in (f"{builds}/{k}", f"{build_root}/build/{k}", f"{build_root}/{k}.tar.gz"))
     cleanup += stale_sources(_under(entries, build_root) + _under(entries, f"{build_root}/src"), source["sha256"])
 
     problem = api_key_problem(s.get("server_api_key")) if serve else ""

@@ -195,8 +195,8 @@ def test_cuda_build_for_a_p10_reads_its_toolkit_on_the_host():
             "-DCMAKE_CUDA_COMPILER=/usr/local/cuda-12.9/bin/nvcc"} <= set(build["configure"])
     assert build["backend"] == "cuda" and "6.1" in build["reason"]
     assert result["plan"]["bench"]["argv"][-3] == "99"  # -ngl: the server's GPU layers on a CUDA build
-    other, _ = run(dict(SERVER, gpu_plan=P10_PLAN, cuda_toolkit_version="12.9"),
-                   slurp={"content": base64.b64encode(b'{"cuda": {"version": "13.0.0"}}').decode()})
+    other, _slurp = run(dict(SERVER, gpu_plan=P10_PLAN, cuda_toolkit_version="12.9"),
+                        slurp={"content": base64.b64encode(b'{"cuda": {"version": "13.0.0"}}').decode()})
     assert other["plan"]["build"]["key"] != build["key"]  # the toolkit is part of the key
 
 
