@@ -887,7 +887,8 @@ def plan(settings: Mapping[str, Any], gpu_plan: Mapping[str, Any], facts: Mappin
         "build": build,
         "packages": list(RUN_PACKAGES),
         "builds": builds, "current": current,
-        "folders": [builds, build_root, f"{build_root}/src", f"{build_root}/build"],
+        "folders": [builds, build_root, f"{build_root}/src", f"{build_root}/build"] + (
+            [build["ccache_dir"]] if build["ccache_dir"] else []),
         "cleanup": cleanup,
         "services": serve or work,
         "enabled": enabled,
