@@ -50,10 +50,11 @@ def cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
-def code(value: object) -> str:
-    text = cell((value or '""') if isinstance(value, str) else json.dumps(value))
+def code(value: object, escape: bool = True) -> str:
+    """A value as inline code; escape=False for text that cell() escapes later (once, not twice)."""
+    text = " ".join(str((value or '""') if isinstance(value, str) else json.dumps(value)).split())
     fence = "``" if "`" in text else "`"
-    return f"{fence}{text}{fence}"
+    return cell(f"{fence}{text}{fence}") if escape else f"{fence}{text}{fence}"
 
 
 def describe(opt: dict) -> str:
@@ -61,7 +62,7 @@ def describe(opt: dict) -> str:
     parts = [desc] if isinstance(desc, str) else list(desc)
     text = " ".join(markup(str(p)) for p in parts)
     if opt.get("choices"):
-        text += " One of: " + ", ".join(code(c) for c in opt["choices"]) + "."
+        text += " One of: " + ", ".join(code(c, escape=False) for c in opt["choices"]) + "."
     if opt.get("required"):
         text += " **Required.**"
     return cell(text)
