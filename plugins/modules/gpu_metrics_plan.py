@@ -49,8 +49,15 @@ options:
     type: bool
     default: true
   node_exporter_address:
-    description: The address node_exporter listens on; empty is refused when node_exporter runs.
+    description:
+      - The address node_exporter listens on; empty is refused when node_exporter runs.
+      - V(null) - C(127.0.0.1) on a host that is the only member of the group C(prometheus_servers), else
+        O(host_address).
     type: str
+  host_address:
+    description: The host's own address on the cluster network (C(ansible_facts.default_ipv4.address)).
+    type: str
+    default: ""
   node_exporter_port:
     description: The port node_exporter listens on and Prometheus scrapes.
     type: int

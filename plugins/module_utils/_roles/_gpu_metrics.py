@@ -694,6 +694,9 @@ def role_plan(options: Mapping[str, Any], gpu_plan: Mapping[str, Any], hostvars:
         allow = []
     elif allow is None:
         allow = host_addresses(hostvars if hostvars is not None else {}, list(prometheus_servers or []))
+    if opts.get("node_exporter_address") is None:  # the narrowest that works: loopback on the only Prometheus host
+        only = list(prometheus_servers or []) == [host]
+        opts["node_exporter_address"] = "127.0.0.1" if only else str(opts.get("host_address") or "")
     opts.update(node_exporter_allow=allow, lib=LIB, plan_file=PLAN_FILE)
     found = settings(opts)
     textfile = f"{found['textfile_dir']}/homelab_gpu.prom"

@@ -99,3 +99,12 @@ def test_up_status():
     assert _gpu_metrics.up_status('homelab_gpu_up{reason="nvidia-smi answered"} 1\n') == {
         "up": 1, "reason": "nvidia-smi answered"}
     assert _gpu_metrics.up_status("") == {"up": 0, "reason": "not collected (check mode)"}
+
+
+def test_null_address_is_the_narrowest_that_works():
+    only = run({"gpu_plan": GPU_PLAN, "host_address": "10.0.0.5", "node_exporter_allow": []}, host="prom")
+    assert only["plan"]["endpoint"]["address"] == "127.0.0.1"  # the only Prometheus host scrapes itself there
+    other = run({"gpu_plan": GPU_PLAN, "host_address": "10.0.0.7"}, host="node1")
+    assert other["plan"]["endpoint"]["address"] == "10.0.0.7"
+    none = run({"gpu_plan": GPU_PLAN}, host="node1")
+    assert none["failed"] and "gpu_metrics_node_exporter_address is empty" in none["msg"]
