@@ -64,8 +64,8 @@ def test_prometheus_host_plan_and_config():
     hostvars = dict(HOSTVARS, prom=dict(HOSTVARS["prom"], **result["ansible_facts"]))
     config = _gpu_metrics.prometheus_config(prometheus, hostvars)
     assert config["scrape_configs"][0]["static_configs"] == [{"targets": ["127.0.0.1:9090"]}]
-    assert [c["targets"] for c in config["scrape_configs"][1]["static_configs"]] == [["127.0.0.1:9100"],
-                                                                                    ["10.0.0.7:9100"]]
+    targets = [c["targets"] for c in config["scrape_configs"][1]["static_configs"]]
+    assert targets == [["127.0.0.1:9100"], ["10.0.0.7:9100"]]
     assert config["global"] == {"scrape_interval": "30s", "evaluation_interval": "30s"}
 
 
