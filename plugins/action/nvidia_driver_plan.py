@@ -23,7 +23,7 @@ ARGUMENT_SPEC = {
     "package_set": {"type": "str", "choices": ["compute", "full"], "default": "compute"},
     "branch": {"type": "raw", "default": "auto"},
     "pin": {"type": "bool", "default": True},
-    "kernels": {"type": "list", "elements": "str", "default": []},
+    "kernels": {"type": "list", "elements": "str"},
     "kernel": _STR,
     "os_family": _STR,
     "distribution": {"type": "str", "default": ""},
@@ -78,13 +78,14 @@ def make(args: dict, check_mode: bool) -> dict:
     """The plan of one stage from validated arguments (DriverPlanError, ValueError, TypeError: a refusal)."""
     stage = args["stage"]
     if stage == "plan":
-        return runtime.plan(check_mode=check_mode, **{key: args[key] for key in _PLAN_ARGS})
+        return runtime.plan(check_mode=check_mode, **{key: args[key] for key in _PLAN_ARGS if key != "kernels"},
+                            kernels=args["kernels"] or [])
     base = args["plan"]
     if stage == "observed":
         return runtime.observe(base, dpkg=args["dpkg"], policy=args["policy"],
                                runfile_installer=args["runfile_installer"], runfile_marker=args["runfile_marker"],
                                failure_record=args["failure_record"],
-                               debian_sources_exists=args["debian_sources_exists"])
+                               debian_sources_exists=args["debian_sources_exists"], kernels=args["kernels"])
     if stage == "installed":
         return runtime.installed(base, package_versions=args["package_versions"], dkms_status=args["dkms_status"],
                                  loaded_version=args["loaded_version"], nouveau_loaded=args["nouveau_loaded"],

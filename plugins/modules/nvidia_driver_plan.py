@@ -60,10 +60,11 @@ options:
     type: bool
     default: true
   kernels:
-    description: C(nvidia_driver_kernels).
+    description:
+      - C(nvidia_driver_kernels), with O(stage=plan) or O(stage=observed). Give it to the observed stage, after the
+        kernel_headers role has named its targets (C(kernel_headers_targets)).
     type: list
     elements: str
-    default: []
   kernel:
     description: The running kernel release. Required with O(stage=plan).
     type: str

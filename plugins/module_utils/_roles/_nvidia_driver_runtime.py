@@ -389,10 +389,13 @@ def plan(*, gpu_plan: Mapping, source: str, package_set: str, branch: Any, pin: 
 
 
 def observe(base: Mapping, *, dpkg: str | None, policy: str | None, runfile_installer: str | None,
-            runfile_marker: str | None, failure_record: str | None, debian_sources_exists: bool) -> dict[str, Any]:
+            runfile_marker: str | None, failure_record: str | None, debian_sources_exists: bool,
+            kernels: Sequence[str] | None = None) -> dict[str, Any]:
     """The plan after reading the host (dpkg's state, apt's candidates, the runfile's installer and marker, a
     recorded build failure): the install steps, and Debian's branch. Refusals raise DriverPlanError."""
     out = dict(base)
+    if kernels is not None:  # known once kernel_headers has run (kernel_headers_targets): after the first plan
+        out["kernels"] = _values.string_list(kernels, "nvidia_driver_kernels")
     rows = _dpkg_tab_rows(dpkg)
     out["installed_version"] = ""
     source = out["source"]
@@ -403,6 +406,8 @@ def observe(base: Mapping, *, dpkg: str | None, policy: str | None, runfile_inst
                                   " (apt-get purge '*nvidia*'), or keep nvidia_driver_source: cuda_repo/debian; the"
                                   " runfile and apt must not both own the module.")
         runfile = dict(out["runfile"])
+        runfile["kernel"] = out["kernels"][0] if out["kernels"] else out["kernel"]
+        runfile["argv"] = [*runfile["argv"][:-1], f"--kernel-name={runfile['kernel']}"]
         now = ((runfile_installer or "").split("version")[-1].split() or [""])[0] if runfile_installer else ""
         try:
             marker = json.loads(runfile_marker or "{}")

@@ -123,6 +123,9 @@ def test_runfile_names_its_branch_and_installer_argv():
                     "runfile_installer": "nvidia-installer:  version 580.95.05 (buildmeister@builder)",
                     "runfile_marker": '{"version": "580.95.05", "flavour": "proprietary"}'})["plan"]
     assert observed["runfile"]["install"] is False
+    # The targets are known after kernel_headers ran: the observed plan builds for the first of them.
+    later = run({"stage": "observed", "plan": plan, "dpkg": "", "kernels": ["6.1.0-27-amd64", KERNEL]})["plan"]
+    assert later["runfile"]["argv"][-1] == "--kernel-name=6.1.0-27-amd64" and later["kernels"][0] == "6.1.0-27-amd64"
 
 
 def test_runfile_refuses_a_host_whose_apt_owns_the_module():
