@@ -196,9 +196,14 @@ def main():
     if todo["remove"]:
         action = "purge" if params["purge"] else "remove"
         apt.run(policy.apt_get_argv(action, todo["remove"], **options), f"apt-get {action}")
-    if todo["hold"]:
-        apt.run(["apt-mark", "hold", "--", *todo["hold"]], "apt-mark hold")
     after_text = apt.dpkg(names)
+    if params["hold"] and params["state"] == "present":
+        # apt-get drops the hold of a held package it moves: hold again whatever is not held now.
+        unheld = policy.package_actions(after_text, specs, hold=True)["hold"]
+        if unheld:
+            apt.run(["apt-mark", "hold", "--", *unheld], "apt-mark hold")
+            result["held"] = sorted(set(result["held"]) | set(unheld))
+            after_text = apt.dpkg(names)
     left = policy.unsatisfied(after_text, specs) if params["state"] == "present" else []
     if left:
         module.fail_json(msg=f"apt-get ran, but dpkg still does not satisfy {', '.join(left)}", **result)
