@@ -20,6 +20,7 @@ from ansible_collections.homelab.nvidia_gpu.plugins.filter import distro_mirror 
 from ansible_collections.homelab.nvidia_gpu.plugins.filter import nvidia_repo as nr_filter
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _values
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._files import _apt_sources as aps
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _container_runtime as cr
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _distro_mirror as dm
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _nvidia_repo as nr
 from hypothesis import given, settings
@@ -300,27 +301,26 @@ def render(template: str, **variables) -> str:
     return environment().from_string(source).render(ansible_managed="Ansible managed", **variables)
 
 
-DOCKER = {"_container_runtime_docker_repo_url": "https://download.docker.com/linux/debian",
-          "_container_runtime_distribution_release": "bookworm", "container_runtime_docker_repo_channel": "stable",
-          "_container_runtime_deb_arch": "amd64", "_container_runtime_docker_keyring": "/etc/apt/keyrings/docker.gpg",
-          "_container_runtime_docker_key_fingerprint": "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"}
 NON_FREE = {"nvidia_driver_debian_mirror": "http://deb.debian.org/debian",
             "nvidia_driver_debian_security_mirror": "http://deb.debian.org/debian-security",
             "_nvidia_driver_debian_components": ["contrib", "non-free", "non-free-firmware"],
             "ansible_facts": {"distribution_release": "trixie"}}
-TEMPLATES = {
-    "container_runtime/templates/docker.sources.j2": (DOCKER, [
+TEMPLATES: dict = {}  # Docker's source is rendered by container_runtime_plan (tests/unit/plugins/action/)
+
+
+def test_container_runtime_writes_dockers_source_with_exactly_its_fields():
+    args = {"docker": True, "containerd": True, "install": True, "docker_source": "docker",
+            "docker_repo_base_url": "https://download.docker.com/linux", "docker_repo_key_url": "",
+            "docker_repo_key_fingerprint": "9DC858229FC7DD38854AE2D88D81803C0EBFCD88", "docker_repo_channel": "stable",
+            "keyring_dir": "/etc/apt/keyrings", "docker_daemon_options": {}, "docker_daemon_config_path": "",
+            "containerd_config_path": "", "containerd_systemd_cgroup": True, "containerd_cri": True,
+            "containerd_sandbox_image": "", "containerd_settings": {}, "backup": False, "distribution": "Debian",
+            "distribution_release": "bookworm", "architecture": "x86_64", "apt_knows_docker_cli": False}
+    out = cr.plan(args)["docker_repo"]["sources"]
+    assert deb822(out) == [[
         ("Types", "deb"), ("URIs", "https://download.docker.com/linux/debian"), ("Suites", "bookworm"),
-        ("Components", "stable"), ("Architectures", "amd64"), ("Signed-By", "/etc/apt/keyrings/docker.gpg")]),
-}
-
-
-@pytest.mark.parametrize("template", list(TEMPLATES))
-def test_role_templates_render_exactly_their_fields(template):
-    variables, expected = TEMPLATES[template]
-    out = render(template, **variables)
-    assert deb822(out) == [expected]
-    assert out.startswith("# Ansible managed (homelab.nvidia_gpu.") and out.endswith("gpg\n")
+        ("Components", "stable"), ("Architectures", "amd64"), ("Signed-By", "/etc/apt/keyrings/docker.gpg")]]
+    assert out.startswith("# Ansible managed (homelab.nvidia_gpu.container_runtime)") and out.endswith("gpg\n")
 
 
 def test_debian_non_free_template_renders_two_stanzas():
@@ -343,16 +343,6 @@ def test_nvidia_repo_writes_the_files_text_after_a_managed_comment(key):
 
 
 TEMPLATE_INPUTS = [
-    ("container_runtime/templates/docker.sources.j2", DOCKER, "_container_runtime_docker_repo_url",
-     "container_runtime_docker_repo_base_url"),
-    ("container_runtime/templates/docker.sources.j2", DOCKER, "container_runtime_docker_repo_channel",
-     "container_runtime_docker_repo_channel"),
-    ("container_runtime/templates/docker.sources.j2", DOCKER, "_container_runtime_distribution_release",
-     "container_runtime_distribution_release"),
-    ("container_runtime/templates/docker.sources.j2", DOCKER, "_container_runtime_deb_arch",
-     "container_runtime_architecture"),
-    ("container_runtime/templates/docker.sources.j2", DOCKER, "_container_runtime_docker_keyring",
-     "container_runtime_keyring_dir"),
     ("nvidia_driver/templates/debian-non-free.sources.j2", NON_FREE, "nvidia_driver_debian_mirror",
      "nvidia_driver_debian_mirror"),
     ("nvidia_driver/templates/debian-non-free.sources.j2", NON_FREE, "nvidia_driver_debian_security_mirror",
