@@ -1,37 +1,23 @@
 # Copyright (c) homelab.nvidia_gpu contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Action ml_jupyter_plan: the role ml_jupyter's one planning step, on the controller (doc: modules/)."""
+"""Action ml_jupyter_plan: the role ml_jupyter's one planning step, on the controller."""
 
 from __future__ import annotations
 
-import yaml
-from ansible.plugins.action import ActionBase
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _ml_jupyter
 from ansible_collections.homelab.nvidia_gpu.plugins.modules import ml_jupyter_plan as _doc
-
-_SPEC_KEYS = ("type", "elements", "default", "required", "choices", "no_log")
-
-
-def argument_spec() -> dict:
-    """The doc stub's options as an argument spec (one place for both)."""
-    options = yaml.safe_load(_doc.DOCUMENTATION)["options"]
-    return {name: {k: v for k, v in option.items() if k in _SPEC_KEYS} for name, option in options.items()}
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._role_plan import RolePlanAction
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+def _refused(plan: dict, task_vars: dict) -> dict:
+    if plan["refused"]:
+        raise ValueError(f"{task_vars.get('inventory_hostname', '')}: {plan['refused']}")
+    return plan
 
-    def run(self, tmp=None, task_vars=None):
-        self._supports_check_mode = True
-        result = super().run(tmp, task_vars)
-        _validation, args = self.validate_argument_spec(argument_spec=argument_spec())
-        try:
-            plan = _ml_jupyter.role_plan(args, bool(self._play_context.check_mode))
-        except (ValueError, TypeError) as exc:
-            return dict(result, failed=True, msg=str(exc))
-        if plan["refused"]:
-            host = (task_vars or {}).get("inventory_hostname", "")
-            return dict(result, failed=True, msg=f"{host}: {plan['refused']}")
-        result.update(changed=False, plan=plan)
-        return result
+
+class ActionModule(RolePlanAction):
+    DOC = _doc.DOCUMENTATION
+    NO_LOG = ("token", "password_hash")
+
+    def plan(self, args: dict, task_vars: dict) -> dict:
+        return _refused(_ml_jupyter.role_plan(args, bool(self._play_context.check_mode)), task_vars)

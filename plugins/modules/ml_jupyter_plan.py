@@ -93,12 +93,10 @@ options:
     description: The server's token (at least 24 URL-safe characters).
     type: str
     default: ""
-    no_log: true
   password_hash:
     description: A password hash as C(jupyter_server.auth.passwd()) prints it.
     type: str
     default: ""
-    no_log: true
   kernel_name:
     description: The kernel's name (its directory under C(/usr/local/share/jupyter/kernels)).
     type: str

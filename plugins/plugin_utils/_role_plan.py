@@ -14,11 +14,14 @@ import yaml
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-_SPEC_KEYS = ("type", "elements", "default", "choices", "required", "no_log")
+_SPEC_KEYS = ("type", "elements", "default", "choices", "required")
 
 
-def argument_spec(documentation: str) -> dict:
-    """The argument spec that a module's DOCUMENTATION options describe (suboptions included)."""
+def argument_spec(documentation: str, no_log: tuple[str, ...] = ()) -> dict:
+    """The argument spec that a module's DOCUMENTATION options describe (suboptions included).
+
+    NO_LOG names the top-level options that hold secrets: a module's documentation may not say C(no_log).
+    """
     def spec(options: dict) -> dict:
         out = {}
         for name, doc in (options or {}).items():
@@ -27,7 +30,10 @@ def argument_spec(documentation: str) -> dict:
                 entry["options"] = spec(doc["suboptions"])
             out[name] = entry
         return out
-    return spec(yaml.safe_load(documentation).get("options") or {})
+    found = spec(yaml.safe_load(documentation).get("options") or {})
+    for name in no_log:
+        found[name]["no_log"] = True
+    return found
 
 
 class RolePlanAction(ActionBase):
@@ -36,6 +42,7 @@ class RolePlanAction(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
     DOC = ""  # the doc stub's DOCUMENTATION
+    NO_LOG: tuple[str, ...] = ()  # the options that hold secrets
 
     def plan(self, args: dict, task_vars: dict) -> dict:
         raise NotImplementedError
@@ -44,7 +51,7 @@ class RolePlanAction(ActionBase):
         self._supports_check_mode = True
         result = super().run(tmp, task_vars)
         try:
-            _validation, args = self.validate_argument_spec(argument_spec=argument_spec(self.DOC))
+            _validation, args = self.validate_argument_spec(argument_spec=argument_spec(self.DOC, self.NO_LOG))
         except AnsibleActionFail as exc:
             return {**result, "failed": True, "msg": str(exc.message)}
         try:

@@ -66,7 +66,7 @@ def test_the_check_build_targets_nvidias_compute_capability(device, product, too
     assert plan["installed"]["build"] == "built with " + " ".join(plan["check"]["argv"])
     assert [f["dest"] for f in plan["shell_files"]] == ["/etc/profile.d/homelab-cuda.sh",
                                                         "/etc/ld.so.conf.d/homelab-cuda.conf"]
-    assert result["ansible_facts"]["cuda_toolkit_plan"] is plan
+    assert result["ansible_facts"]["cuda_toolkit_plan"] == plan
 
 
 def test_a_pin_above_the_pascal_ceiling_is_refused_in_one_sentence():
@@ -112,7 +112,7 @@ def test_pip_installs_the_published_variant_from_its_index(device, product, vari
     assert plan["apt"] == ["python3-venv", "acl"] and plan["pip_torch"] is True
     assert plan["venv_argv"] == ["python3", "-m", "venv", "/opt/ml/torch"]
     assert plan["record"]["index_url"] == index and plan["record"]["variant"] == variant
-    assert "[global]" in plan["pip_conf"] and result["ansible_facts"]["ml_python_plan"] is plan
+    assert "[global]" in plan["pip_conf"] and result["ansible_facts"]["ml_python_plan"] == plan
 
 
 def test_debian_torch_is_seen_through_the_environment_on_a_cpu_host():
