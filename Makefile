@@ -10,7 +10,7 @@ help:  ## List the targets
 setup:  ## Venv, Docker engine, qemu binfmt, base images, signed fixture mirror (idempotent)
 	@scripts/setup.sh
 
-test: setup  ## Every gate: yamllint, ansible-lint, ruff, argspecs, build, readme, unit, sanity, molecule
+test: setup  ## Every gate: yamllint, ansible-lint, ruff, argspecs, build, galaxy-importer, docs-lint, docs-site, readme, unit, sanity, molecule
 	@scripts/test.sh
 
 test-slow: setup  ## Molecule with the scenarios marked SLOW too (none at present)
@@ -57,4 +57,4 @@ collection:  ## Link the checkout as homelab.nvidia_gpu into .cache/collections,
 	@echo "homelab.nvidia_gpu -> $(CURDIR) (.cache/collections)"
 
 clean:  ## Remove build outputs and test logs (keeps .venv and images)
-	rm -rf .cache/build .cache/sanity .cache/test-logs tests/output homelab-nvidia_gpu-*.tar.gz
+	rm -rf .cache/build .cache/ecosystem .cache/docs-site .cache/sanity .cache/test-logs tests/output homelab-nvidia_gpu-*.tar.gz

@@ -5,7 +5,7 @@
 #   no-op ratio  no-op site.yml time / (its task count x floor): what a task costs beyond a bare trip
 #   1 vs 4       fresh converge of 4 hosts / fresh converge of 1 host (forks 5: ideal is 1.0)
 # and the floor of ansible-core's linear strategy beside mitogen's (the lab's default). Prints a
-# Markdown table (docs/LAB.md keeps the runs, with the date and machine it prints).
+# Markdown table (docs/runs.yml keeps the runs, with the date and machine it prints).
 # BENCH_STRATEGY=linear runs site.yml without mitogen.
 # The hosts are throwaway amd64 bookworm containers nvgpu-bench-<n> with the lab's group_vars (fixture
 # mirror, branch 580), all GPU nodes without a GPU, so each gets the whole stack. arm64 is left out:
