@@ -66,9 +66,11 @@ options:
     type: bool
     default: false
   hold:
-    description: Hold every named package once installed (C(apt-mark hold)), so that no upgrade moves it.
+    description:
+      - V(true) holds every named package once installed (C(apt-mark hold)), so that no upgrade moves it.
+      - V(false) releases the holds of the named packages (C(apt-mark unhold)).
+      - Not set, holds are left as they are.
     type: bool
-    default: false
 notes:
   - Pure rules are unit-tested against the real C(dpkg-query) and C(apt-get --simulate) of the test machine.
 seealso:
@@ -108,6 +110,11 @@ removed:
   elements: str
 held:
   description: The names it newly held (O(hold=true)), or would hold in check mode.
+  returned: always
+  type: list
+  elements: str
+unheld:
+  description: The names whose hold it released (O(hold=false)), or would release in check mode.
   returned: always
   type: list
   elements: str
@@ -154,7 +161,7 @@ def main():
             install_recommends=dict(type="bool", default=False),
             allow_downgrade=dict(type="bool", default=False),
             allow_change_held_packages=dict(type="bool", default=False),
-            hold=dict(type="bool", default=False),
+            hold=dict(type="bool"),
         ),
         supports_check_mode=True,
     )
@@ -171,7 +178,7 @@ def main():
     todo = policy.package_actions(before_text, specs, params["state"], params["hold"], params["purge"])
     before = _versions(before_text, names)
     result = dict(changed=any(todo.values()), unsatisfied=todo["install"], removed=todo["remove"],
-                  held=todo["hold"], versions=before)
+                  held=todo["hold"], unheld=todo["unhold"], versions=before)
     if module._diff:
         result["diff"] = dict(before="".join(f"{n} {v or '(not installed)'}\n" for n, v in before.items()))
     if not result["changed"] or module.check_mode:
@@ -196,8 +203,10 @@ def main():
     if todo["remove"]:
         action = "purge" if params["purge"] else "remove"
         apt.run(policy.apt_get_argv(action, todo["remove"], **options), f"apt-get {action}")
+    if todo["unhold"]:
+        apt.run(["apt-mark", "unhold", "--", *todo["unhold"]], "apt-mark unhold")
     after_text = apt.dpkg(names)
-    if params["hold"] and params["state"] == "present":
+    if params["hold"] is True and params["state"] == "present":
         # apt-get drops the hold of a held package it moves: hold again whatever is not held now.
         unheld = policy.package_actions(after_text, specs, hold=True)["hold"]
         if unheld:

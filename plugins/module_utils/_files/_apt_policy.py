@@ -135,13 +135,13 @@ def split_spec(spec: str) -> tuple[str, str | None]:
     return match.group(1), match.group(2)
 
 
-def package_actions(dpkg_text: str, specs: list[str], state: str = "present", hold: bool = False,
+def package_actions(dpkg_text: str, specs: list[str], state: str = "present", hold: bool | None = None,
                     purge: bool = False) -> dict[str, list[str]]:
     """What an apt run must still do for SPECS, given dpkg-query's output (DPKG_QUERY_FORMAT).
 
     ``install``: the specs dpkg does not satisfy (state present); ``remove``: the names installed, or with PURGE
-    also left as config files (state absent); ``hold``: the names not yet held whose hold is asked (state present).
-    Every list empty means a no-op.
+    also left as config files (state absent); ``hold``: the names not yet held, with HOLD true; ``unhold``: the names
+    held, with HOLD false (HOLD None leaves holds as they are). Every list empty means a no-op.
     """
     for spec in specs:
         split_spec(spec)
@@ -151,10 +151,11 @@ def package_actions(dpkg_text: str, specs: list[str], state: str = "present", ho
         remove = [name for name in names if states[name][1:2] not in ("", "n", "c")]
         if purge:
             remove += [name for name in names if states[name][1:2] == "c"]
-        return {"install": [], "remove": remove, "hold": []}
+        return {"install": [], "remove": remove, "hold": [], "unhold": []}
     install = unsatisfied(dpkg_text, specs)
-    held = [name for name in names if hold and not states[name].startswith("h")]
-    return {"install": install, "remove": [], "hold": held}
+    to_hold = [name for name in names if hold is True and not states[name].startswith("h")]
+    to_unhold = [name for name in names if hold is False and states[name].startswith("h")]
+    return {"install": install, "remove": [], "hold": to_hold, "unhold": to_unhold}
 
 
 def resolve_versions(specs: list[str], policy_text: str) -> list[str]:

@@ -434,7 +434,7 @@ def observe(base: Mapping, *, dpkg: str | None, policy: str | None, runfile_inst
         out["debian"] = debian
         out["write_sources"] = debian["write_sources"]
         out["specs"] = list(out["packages"])
-        out["hold"] = out["pin"]
+        out["hold"] = out["pin"]  # false releases holds an earlier run set
         candidate = candidates[dkms_package]["candidate"] if dkms_package else _apt_policy.NONE
         out["candidate"] = "" if candidate == _apt_policy.NONE else candidate
         out["branch"] = _branch_of(out["candidate"])
@@ -472,7 +472,9 @@ def observe(base: Mapping, *, dpkg: str | None, policy: str | None, runfile_inst
                                   and (status[1] == "i" or status[:2] == "rc"))
     # name=<BR>.* for every package: installs, keeps or downgrades to the branch even without a pinning package.
     out["specs"] = out["pinning_specs"] + [f"{name}={out['branch']}.*" for name in out["packages"]]
-    out["hold"] = out["pin"] and not pinned_by_package
+    # True holds; False (nvidia_driver_pin off) releases earlier holds; None (the pinning package keeps the branch)
+    # leaves holds as they are.
+    out["hold"] = None if pinned_by_package else out["pin"]
     return out
 
 

@@ -86,7 +86,7 @@ def test_observed_cuda_repo_pins_with_the_pinning_package_and_purges_other_branc
     result = run({"stage": "observed", "plan": plan, "dpkg": dpkg, "policy": POLICY_580})
     plan = result["plan"]
     assert plan["specs"] == ["nvidia-driver-pinning-580", "nvidia-driver-cuda=580.*", "nvidia-kernel-dkms=580.*"]
-    assert plan["hold"] is False
+    assert plan["hold"] is None  # the pinning package keeps the branch: holds are left as they are
     assert plan["stale_pinning"] == ["nvidia-driver-pinning-570", "nvidia-driver-pinning-575"]
 
 

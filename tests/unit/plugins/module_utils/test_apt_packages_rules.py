@@ -28,7 +28,7 @@ def test_an_installed_package_needs_nothing_and_a_missing_one_is_installed():
     out = _dpkg(["dpkg", "no-such-package-homelab"])
     real = _run(["dpkg-query", "-W", "-f=${Version}", "dpkg"]).stdout
     todo = policy.package_actions(out, ["dpkg", f"dpkg={real}", "no-such-package-homelab"])
-    assert todo == {"install": ["no-such-package-homelab"], "remove": [], "hold": []}
+    assert todo == {"install": ["no-such-package-homelab"], "remove": [], "hold": [], "unhold": []}
 
 
 def test_another_version_of_an_installed_package_is_unsatisfied():
@@ -41,6 +41,13 @@ def test_hold_is_asked_only_for_packages_not_held():
     held = _run(["apt-mark", "showhold"]).stdout.split()
     want = [] if "dpkg" in held else ["dpkg"]
     assert policy.package_actions(out, ["dpkg"], hold=True)["hold"] == want
+
+
+def test_hold_false_releases_only_packages_that_are_held():
+    out = _dpkg(["dpkg"])
+    held = _run(["apt-mark", "showhold"]).stdout.split()
+    assert policy.package_actions(out, ["dpkg"], hold=False)["unhold"] == (["dpkg"] if "dpkg" in held else [])
+    assert policy.package_actions(out, ["dpkg"])["unhold"] == policy.package_actions(out, ["dpkg"])["hold"] == []
 
 
 def test_absent_removes_only_what_dpkg_has_installed():
