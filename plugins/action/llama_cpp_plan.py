@@ -7,44 +7,24 @@ from __future__ import annotations
 import base64
 import os
 
-import yaml
-from ansible.plugins.action import ActionBase
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _llama_cpp as llama
 from ansible_collections.homelab.nvidia_gpu.plugins.modules import llama_cpp_plan as _doc
-
-_SPEC_KEYS = ("type", "elements", "default", "required", "choices", "no_log")
-
-
-def argument_spec() -> dict:
-    """The doc stub's options as an argument spec (one place for both)."""
-    options = yaml.safe_load(_doc.DOCUMENTATION)["options"]
-    spec = {name: {k: v for k, v in option.items() if k in _SPEC_KEYS} for name, option in options.items()}
-    spec["server_api_key"]["no_log"] = True  # a module doc may not say no_log; the key never shows
-    return spec
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._role_plan import RolePlanAction
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False  # only a CUDA build's toolkit version is read on the host
+class ActionModule(RolePlanAction):
+    DOC = _doc.DOCUMENTATION
+    NO_LOG = ("server_api_key",)  # the key never shows
+    _requires_connection = True  # a CUDA build reads the toolkit's version.json on the host
 
-    def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars or {}
-        result = super().run(tmp, task_vars)
-        del tmp
-        validation, args = self.validate_argument_spec(argument_spec=argument_spec())
-        del validation
+    def plan(self, args: dict, task_vars: dict) -> dict:
         settings = {k: v for k, v in args.items() if k not in ("gpu_plan", "facts", "found")}
         settings["host"] = task_vars.get("inventory_hostname", "")
-        try:
-            plan = llama.plan(settings, args["gpu_plan"], args["facts"], args["found"],
-                              task_vars.get("hostvars") or {}, lambda path: self._read(path, task_vars),
-                              os.path.exists)
-        except (ValueError, TypeError) as exc:
-            return dict(result, failed=True, msg=str(exc))
-        return dict(result, changed=False, plan=plan, warnings=plan.pop("warnings"))
+        return llama.plan(settings, args["gpu_plan"], args["facts"], args["found"], task_vars.get("hostvars") or {},
+                          lambda path: self._read(path, task_vars), os.path.exists)
 
     def _read(self, path, task_vars):
-        """A file's text on the host (a CUDA toolkit's version.json), or None."""
+        """A file's text on the host (a CUDA toolkit's version.json), or None: only a CUDA build reads the host."""
         out = self._execute_module(module_name="ansible.builtin.slurp", module_args={"src": path},
                                    task_vars=task_vars)
         if out.get("failed") or "content" not in out:

@@ -6,61 +6,10 @@ Documentation: plugins/modules/nvidia_driver_plan.py."""
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _nvidia_driver_runtime as runtime
+from ansible_collections.homelab.nvidia_gpu.plugins.modules import nvidia_driver_plan as _doc
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._role_plan import RolePlanAction
 
-_STR = {"type": "str"}
-_OPT_STR = {"type": "str", "default": None}
-
-# The options of the doc stub (plugins/modules/nvidia_driver_plan.py), one spec for every stage.
-ARGUMENT_SPEC = {
-    "stage": {"type": "str", "default": "plan",
-              "choices": ["plan", "observed", "installed", "checked", "failed_install"]},
-    # stage plan: the role's public variables and the host's facts
-    "gpu_plan": {"type": "dict"},
-    "source": {"type": "str", "choices": ["cuda_repo", "debian", "runfile"]},
-    "package_set": {"type": "str", "choices": ["compute", "full"], "default": "compute"},
-    "branch": {"type": "raw", "default": "auto"},
-    "pin": {"type": "bool", "default": True},
-    "kernels": {"type": "list", "elements": "str"},
-    "kernel": _STR,
-    "os_family": _STR,
-    "distribution": {"type": "str", "default": ""},
-    "distribution_release": {"type": "str", "default": ""},
-    "virtualization_role": {"type": "str", "default": ""},
-    "virtualization_type": {"type": "str", "default": ""},
-    "runfile_url": {"type": "str", "default": ""},
-    "runfile_checksum": {"type": "str", "default": "", "no_log": False},
-    "runfile_allow_http": {"type": "bool", "default": False},
-    "runfile_dir": {"type": "str", "default": "/var/cache/nvidia-driver"},
-    "debian_manage_components": {"type": "bool", "default": True},
-    "blacklist_nouveau": {"type": "bool", "default": True},
-    "module_options": {"type": "dict", "default": {}},
-    "persistence_mode": {"type": "bool", "default": False},
-    "reboot": {"type": "bool", "default": False},
-    # the later stages: the plan so far, and what was read from the host
-    "plan": {"type": "dict"},
-    "dpkg": _OPT_STR,
-    "policy": _OPT_STR,
-    "runfile_installer": _OPT_STR,
-    "runfile_marker": _OPT_STR,
-    "failure_record": _OPT_STR,
-    "debian_sources_exists": {"type": "bool", "default": False},
-    "package_versions": {"type": "dict", "default": {}},
-    "dkms_status": _OPT_STR,
-    "loaded_version": _OPT_STR,
-    "nouveau_loaded": {"type": "bool", "default": False},
-    "headers_reboot": {"type": "bool", "default": False},
-    "smi_query": {"type": "list", "elements": "str", "default": None},
-    "smi": _OPT_STR,
-    "rollback": {"type": "dict", "default": {}},
-    "make_log": _OPT_STR,
-    "log_path": {"type": "str", "default": ""},
-    "left": {"type": "str", "default": ""},
-    "platform": {"type": "str", "default": ""},
-    "apt_error": {"type": "str", "default": ""},
-}
 _REQUIRED_IF = [
     ("stage", "plan", ("gpu_plan", "source", "kernel", "os_family")),
     ("stage", "observed", ("plan",)),
@@ -97,21 +46,9 @@ def make(args: dict, check_mode: bool) -> dict:
                                   apt_error=args["apt_error"])
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(RolePlanAction):
+    DOC = _doc.DOCUMENTATION  # one spec for every stage
+    REQUIRED_IF = tuple(_REQUIRED_IF)
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        try:
-            _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC, required_if=_REQUIRED_IF)
-        except AnsibleActionFail as exc:
-            result.update(failed=True, msg=str(exc.message))
-            return result
-        try:
-            plan = make(args, bool(self._task.check_mode))
-        except (ValueError, TypeError) as exc:
-            result.update(failed=True, msg=str(exc))
-            return result
-        result.update(changed=False, plan=plan)
-        return result
+    def plan(self, args: dict, task_vars: dict) -> dict:
+        return make(args, bool(self._task.check_mode))

@@ -43,6 +43,7 @@ class RolePlanAction(ActionBase):
     _requires_connection = False
     DOC = ""  # the doc stub's DOCUMENTATION
     NO_LOG: tuple[str, ...] = ()  # the options that hold secrets
+    REQUIRED_IF: tuple = ()  # as AnsibleModule's required_if
 
     def plan(self, args: dict, task_vars: dict) -> dict:
         raise NotImplementedError
@@ -51,7 +52,8 @@ class RolePlanAction(ActionBase):
         self._supports_check_mode = True
         result = super().run(tmp, task_vars)
         try:
-            _validation, args = self.validate_argument_spec(argument_spec=argument_spec(self.DOC, self.NO_LOG))
+            _validation, args = self.validate_argument_spec(argument_spec=argument_spec(self.DOC, self.NO_LOG),
+                                                          required_if=list(self.REQUIRED_IF))
         except AnsibleActionFail as exc:
             return {**result, "failed": True, "msg": str(exc.message)}
         try:

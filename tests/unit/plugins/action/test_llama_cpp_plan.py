@@ -19,7 +19,8 @@ from pathlib import Path
 from unittest.mock import MagicMock
 
 import pytest
-from ansible_collections.homelab.nvidia_gpu.plugins.action.llama_cpp_plan import ActionModule, argument_spec
+from ansible_collections.homelab.nvidia_gpu.plugins.action.llama_cpp_plan import ActionModule
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._role_plan import argument_spec
 
 ROOT = Path(__file__).resolve().parents[4]
 SDIST = ROOT / ".cache/lab/downloads/llama_cpp_python-0.3.36.tar.gz"
@@ -111,7 +112,7 @@ def test_quotes_are_upstreams():
 
 
 def test_spec_is_the_doc_stubs_options():
-    spec = argument_spec()
+    spec = argument_spec(ActionModule.DOC, ActionModule.NO_LOG)
     assert spec["gpu_plan"] == {"type": "dict", "required": True}
     assert spec["server_api_key"]["no_log"] is True
     assert spec["server_port"] == {"type": "int", "default": 8080}  # server README: (default: 8080)
