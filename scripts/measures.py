@@ -5,7 +5,7 @@
 
 The same counts as the workplace's yaml-measures.py (role task lines, Jinja expressions in roles and playbooks and
 how many are over 120 characters, README lines), plus the lazy expressions over registered results left in
-roles/*/vars/main.yml (an expression naming a registered ``__<role>_*`` variable). Usage:
+roles/*/vars/main.yml (an expression naming a variable that a task of the same role registers). Usage:
   python scripts/measures.py                 # against tests/bench/baseline.rev
   python scripts/measures.py --against REV
 """
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 EXPR = re.compile(r"\{\{.*?\}\}", re.S)
-REGISTERED = re.compile(r"\b__[a-z0-9_]+")
+REGISTER = re.compile(r"^\s*register:\s*([A-Za-z_][A-Za-z0-9_]*)\s*$", re.M)
 
 
 def _files(rev: str | None, pattern: str) -> dict[str, str]:
@@ -38,8 +38,13 @@ def measure(rev: str | None) -> dict[str, int]:
     yaml_files = {**_files(rev, "roles/*/*/*.yml"), **_files(rev, "playbooks/*.yml"),
                   **_files(rev, "playbooks/*/*.yml")}
     exprs = [m.group(0) for text in yaml_files.values() for m in EXPR.finditer(text)]
-    lazy = [m.group(0) for text in _files(rev, "roles/*/vars/main.yml").values() for m in EXPR.finditer(text)
-            if REGISTERED.search(m.group(0))]
+    lazy = []
+    for path, text in _files(rev, "roles/*/vars/main.yml").items():
+        role = path.split("/")[1]
+        registered = {m.group(1) for name, body in tasks.items() if name.split("/")[1] == role
+                      for m in REGISTER.finditer(body)}
+        lazy += [m.group(0) for m in EXPR.finditer(text)
+                 if registered & set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", m.group(0)))]
     readme = _files(rev, "README.md").get("README.md", "")
     return {
         "role task lines": sum(len(text.splitlines()) for text in tasks.values()),
