@@ -7,7 +7,7 @@ from __future__ import annotations
 from ansible.plugins.action import ActionBase
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _gpu_metrics
 from ansible_collections.homelab.nvidia_gpu.plugins.modules import gpu_metrics_plan as _doc
-from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._doc_spec import argument_spec as _spec
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._role_plan import argument_spec as _spec
 
 
 def argument_spec() -> dict:

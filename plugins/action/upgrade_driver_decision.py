@@ -9,7 +9,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.homelab.nvidia_gpu.plugins.filter.upgrade_driver import upgrade_driver_decision
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _upgrade_driver
 from ansible_collections.homelab.nvidia_gpu.plugins.modules import upgrade_driver_decision as _doc
-from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._doc_spec import argument_spec
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._role_plan import argument_spec
 
 
 class ActionModule(ActionBase):

@@ -8,7 +8,7 @@ from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible_collections.homelab.nvidia_gpu.plugins.filter.upgrade_driver import upgrade_driver_summary
 from ansible_collections.homelab.nvidia_gpu.plugins.modules import upgrade_driver_summary as _doc
-from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._doc_spec import argument_spec
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._role_plan import argument_spec
 
 
 class ActionModule(ActionBase):

@@ -9,7 +9,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.homelab.nvidia_gpu.plugins.filter.validate_checks import validate_node_result
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _validate_checks
 from ansible_collections.homelab.nvidia_gpu.plugins.modules import validate_node_result as _doc
-from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._doc_spec import argument_spec
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._role_plan import argument_spec
 
 
 class ActionModule(ActionBase):
