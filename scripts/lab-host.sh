@@ -39,7 +39,7 @@ if ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
   if [ -d /run/systemd/system ]; then
     systemctl start docker
   else
-    nohup dockerd >/var/log/dockerd.log 2>&1 &
+    setsid nohup dockerd >>/var/log/dockerd.log 2>&1 </dev/null &  # its own session: outlives the caller's process group
   fi
   for _ in $(seq 1 60); do
     docker version --format '{{.Server.Version}}' >/dev/null 2>&1 && break
