@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) homelab.nvidia_gpu contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The YAML layer's size measures of issue #33, for the tree and for a start commit, side by side.

@@ -52,8 +52,8 @@ class RolePlanAction(ActionBase):
         self._supports_check_mode = True
         result = super().run(tmp, task_vars)
         try:
-            _validation, args = self.validate_argument_spec(argument_spec=argument_spec(self.DOC, self.NO_LOG),
-                                                          required_if=list(self.REQUIRED_IF))
+            spec = argument_spec(self.DOC, self.NO_LOG)
+            _validation, args = self.validate_argument_spec(argument_spec=spec, required_if=list(self.REQUIRED_IF))
         except AnsibleActionFail as exc:
             return {**result, "failed": True, "msg": str(exc.message)}
         try:

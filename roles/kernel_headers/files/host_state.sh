@@ -21,10 +21,8 @@ for dir in /lib/modules/*/; do
 done
 # apt's lists (or its success stamp, where a hook writes one) modified within the valid time are fresh.
 since=$(( $(date +%s) - valid ))
-for path in $(find /var/lib/apt/periodic/update-success-stamp /var/lib/apt/lists -maxdepth 0 -newermt "@$since" \
-    2>/dev/null); do
-  echo "fresh$tab$path"
-done
+find /var/lib/apt/periodic/update-success-stamp /var/lib/apt/lists -maxdepth 0 -newermt "@$since" 2>/dev/null \
+  | while IFS= read -r path; do echo "fresh$tab$path"; done
 for file in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
   [ -f "$file" ] || continue
   while IFS= read -r line || [ -n "$line" ]; do echo "source$tab$file$tab$line"; done < "$file"

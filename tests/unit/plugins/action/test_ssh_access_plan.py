@@ -182,14 +182,19 @@ def effective(path, key):
                           capture_output=True, text=True, check=True)
     out: dict = {}
     for line in done.stdout.splitlines():
-        word, _, value = line.partition(" ")
+        word, _sep, value = line.partition(" ")
         out.setdefault(word, []).append(value)
     return out
 
 
-@pytest.mark.parametrize("more", [{}, {"permit_root_login": "no", "allow_groups": [], "extra_options": {}},
-                                  {"allow_users": ["lab", "backup"], "extra_options": {"ClientAliveInterval": 30,
-                                                                                      "X11Forwarding": False}}])
+_SETTINGS = [
+    {},
+    {"permit_root_login": "no", "allow_groups": [], "extra_options": {}},
+    {"allow_users": ["lab", "backup"], "extra_options": {"ClientAliveInterval": 30, "X11Forwarding": False}},
+]
+
+
+@pytest.mark.parametrize("more", _SETTINGS)
 def test_sshd_accepts_both_drop_ins_and_its_effective_settings_are_the_planned_ones(host_key, tmp_path, more):
     plan = run(args(**more))["plan"]
     first, final = plan["steps"]
