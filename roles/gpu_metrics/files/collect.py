@@ -2,8 +2,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The GPU metrics collector (homelab.nvidia_gpu.gpu_metrics): runs nvidia-smi and dkms, reads /proc/modules, the PCI
 bus and the container engines' configs, and writes node_exporter's textfile atomically. Standard library only; what
-it decides is in _gpu_metrics.py next to it (the collection's plugins/module_utils/_roles/_gpu_metrics.py, unit-tested, with
-_values.py). It writes a file on every run whatever it reads: what it cannot read is named in the file.
+it decides is in _gpu_metrics.py next to it (the collection's plugins/module_utils/_roles/_gpu_metrics.py,
+unit-tested, with _values.py). It writes a file on every run whatever it reads: what it cannot read is named in
+the file.
 
 Usage: python3 collect.py --plan PLAN.json --out DIR/homelab_gpu.prom [--sysfs-root /sys] [--proc-root /proc]
        [--etc-root /etc] [--timeout 20]
