@@ -11,7 +11,7 @@
 # mirror, branch 580), all GPU nodes without a GPU, so each gets the whole stack. arm64 is left out:
 # under qemu it would measure the emulator. Preparation (systemd, apt lists, kernel ABI) is not
 # timed. Debian packages come from the real archive, so the network is part of the figures.
-# BENCH_KEEP=1 keeps the containers afterwards.
+# BENCH_KEEP=1 keeps the containers afterwards. BENCH_FOUR=0 leaves out the 4-host runs.
 # The no-op run is also measured for the commit in tests/bench/baseline.rev (BENCH_BASELINE=<rev> to pick
 # another, BENCH_BASELINE= to skip): a git worktree of it converges a fresh host and re-runs, in the same run on
 # the same machine, so the table prints now/start ratios of task results and seconds.
@@ -135,14 +135,17 @@ if [ -n "$base_rev" ]; then
   base_tasks=$(( $(recap base-noop-1 ok) + $(recap base-noop-1 changed) + $(recap base-noop-1 skipped) ))
 fi
 
-log "4 hosts: fresh containers, prepare (untimed)"
-fresh_containers 4
-ansible-playbook -i "$inv4" molecule/site/prepare.yml >"$logs/prepare-4.log" 2>&1
-log "4 hosts: fresh converge"
-fresh4=$(timed site-fresh-4 "$inv4" playbooks/site.yml)
-log "4 hosts: no-op re-run"
-noop4=$(timed site-noop-4 "$inv4" playbooks/site.yml)
-noop4_changed=$(recap site-noop-4 changed)
+fresh4=- noop4=- noop4_changed=-
+if [ "${BENCH_FOUR:-1}" != 0 ]; then
+  log "4 hosts: fresh containers, prepare (untimed)"
+  fresh_containers 4
+  ansible-playbook -i "$inv4" molecule/site/prepare.yml >"$logs/prepare-4.log" 2>&1
+  log "4 hosts: fresh converge"
+  fresh4=$(timed site-fresh-4 "$inv4" playbooks/site.yml)
+  log "4 hosts: no-op re-run"
+  noop4=$(timed site-noop-4 "$inv4" playbooks/site.yml)
+  noop4_changed=$(recap site-noop-4 changed)
+fi
 
 cpu=$(sed -n 's/^model name\s*:\s*//p' /proc/cpuinfo | head -n1)
 mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
@@ -163,7 +166,7 @@ Hosts: amd64 bookworm containers, GPU nodes without a GPU (whole stack: headers,
 | floor: one bare task round trip ($ANSIBLE_STRATEGY) | ${floor_strategy} s |
 | floor linear / floor mitogen | $(ratio "$floor_linear" "$floor_mitogen") (${floor_linear} s / ${floor_mitogen} s) |
 | no-op / (tasks x floor), 1 host | $(ratio "$noop1" "$noop_tasks * $floor_strategy") (${noop1} s / ${noop_tasks} tasks x ${floor_strategy} s) |
-| fresh converge 4 hosts / 1 host | $(ratio "$fresh4" "$fresh1") |
+| fresh converge 4 hosts / 1 host | $(if [ "$fresh4" = - ]; then echo -; else ratio "$fresh4" "$fresh1"; fi) |
 EOF
 if [ -n "$base_rev" ]; then
   cat <<EOF
