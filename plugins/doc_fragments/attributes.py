@@ -30,3 +30,21 @@ attributes:
   platform:
     platforms: posix
 """
+
+    # Controller-side actions that only decide (the <role>_plan steps, the playbooks' small actions): they change
+    # nothing, run on the controller once per host, and plan the same way in check mode.
+    CONTROLLER_ACTION = r"""
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: all
+"""

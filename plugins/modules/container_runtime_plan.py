@@ -25,18 +25,11 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - homelab.nvidia_gpu.attributes.controller_action
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Changes nothing in any mode; in check mode C(run) of RV(plan.verify) is false.
-  diff_mode:
-    support: none
   platform:
     platforms: posix
 options:

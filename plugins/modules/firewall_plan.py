@@ -25,14 +25,12 @@ author:
   - homelab.nvidia_gpu maintainers (@homelab)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - homelab.nvidia_gpu.attributes.controller_action
 attributes:
   check_mode:
     support: full
     details: Plans the same way in check mode.
-  diff_mode:
-    support: none
-  platform:
-    platforms: all
 options:
   name:
     description: C(firewall_name) - the table is C(inet homelab_<name>), the unit C(homelab-nftables@<name>.service).

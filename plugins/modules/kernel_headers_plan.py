@@ -23,14 +23,12 @@ author:
   - homelab.nvidia_gpu maintainers (@homelab)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - homelab.nvidia_gpu.attributes.controller_action
 attributes:
   check_mode:
     support: full
     details: Plans the same way; in check mode an archive this run only pretends to add makes RV(plan.resolvable) false.
-  diff_mode:
-    support: none
-  platform:
-    platforms: all
 options:
   running_release:
     description: The running kernel's release, C(kernel_headers_running_release).

@@ -25,11 +25,9 @@ author:
   - homelab.nvidia_gpu maintainers (@homelab)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - homelab.nvidia_gpu.attributes.controller_action
 attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
   platform:
     platforms: posix
 options:

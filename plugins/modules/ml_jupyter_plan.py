@@ -25,19 +25,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
-attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: all
+  - homelab.nvidia_gpu.attributes.controller_action
 options:
   source:
     description: V(auto) - Debian's C(jupyterlab) where the release has it, else V(pip).

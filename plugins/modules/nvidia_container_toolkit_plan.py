@@ -27,20 +27,13 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - homelab.nvidia_gpu.attributes.controller_action
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: >-
       Changes nothing in any mode. In check mode a version apt does not know yet and an engine not installed yet
       are reported in RV(plan.notes) instead of refused.
-  diff_mode:
-    support: none
   platform:
     platforms: posix
 options:

@@ -25,14 +25,12 @@ author:
   - homelab.nvidia_gpu maintainers (@homelab)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - homelab.nvidia_gpu.attributes.controller_action
 attributes:
   check_mode:
     support: full
     details: Plans only; in check mode it plans for packages that apt cannot see yet.
-  diff_mode:
-    support: none
-  platform:
-    platforms: all
 options:
   stage:
     description: Which step of the plan, see the description.

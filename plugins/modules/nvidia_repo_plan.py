@@ -22,13 +22,8 @@ author:
   - homelab.nvidia_gpu maintainers (@homelab)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: all
+  - ansible.builtin.action_common_attributes.flow
+  - homelab.nvidia_gpu.attributes.controller_action
 options:
   cuda_enabled:
     description: Whether the CUDA repository is managed, C(nvidia_repo_cuda_enabled).

@@ -26,14 +26,12 @@ author:
   - homelab.nvidia_gpu maintainers (@homelab)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - homelab.nvidia_gpu.attributes.controller_action
 attributes:
   check_mode:
     support: full
     details: Plans the same way; in check mode no key login is proven on a port that does not listen yet.
-  diff_mode:
-    support: none
-  platform:
-    platforms: all
 options:
   port:
     description: C(ssh_access_port), checked here (1-65535, never a boolean).

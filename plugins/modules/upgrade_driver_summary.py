@@ -21,13 +21,8 @@ author:
   - homelab.nvidia_gpu maintainers (@homelab)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: all
+  - ansible.builtin.action_common_attributes.flow
+  - homelab.nvidia_gpu.attributes.controller_action
 options:
   hosts:
     description: The hosts to summarize; by default every host of the play (C(ansible_play_hosts_all)).
