@@ -21,6 +21,7 @@ root=$PWD
 export PATH="$root/.venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$root/.cache/collections"
 export MOLECULE_PROJECT_DIRECTORY="$root" ANSIBLE_INTERPRETER_PYTHON=/usr/bin/python3
 export ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1
+export USER="${USER:-$(id -un)}"  # ssh_access's connecting user over the docker connection (no ansible_user)
 export ANSIBLE_STRATEGY_PLUGINS="$root/tests/lab/strategy_plugins" ANSIBLE_STRATEGY="${BENCH_STRATEGY:-mitogen_linear}"
 image=nvgpu-lab/debian:bookworm-amd64
 work=$(mktemp -d /tmp/site-bench.XXXXXX)
