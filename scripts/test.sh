@@ -117,7 +117,7 @@ eco_env() {
 # The built tarball, imported as Galaxy imports it (galaxy-importer's own checks of galaxy.yml, the layout, the
 # changelog, ansible-doc on every plugin and role); settings in tests/ecosystem/galaxy-importer.cfg (no ansible-lint:
 # the ansible-lint stage runs it). A warning fails the stage too.
-st_galaxy_importer() {
+st_galaxy_importer() (  # a subshell: eco_env's PATH must not reach the later stages
   eco_env || return 1
   local out=.cache/ecosystem tarball log rc
   rm -rf "$out" && mkdir -p "$out"
@@ -131,21 +131,21 @@ st_galaxy_importer() {
   echo "$log" | grep -q 'Importer processing completed successfully' || { echo "DETAIL: the import failed"; return 1; }
   if [ "$rc" -ne 0 ] || [ "$warnings" -ne 0 ]; then echo "DETAIL: rc $rc, $warnings warnings"; return 1; fi
   echo "DETAIL: $(basename "$tarball") imports with no warning ($(echo "$log" | grep -c '^Loading ') contents)"
-}
+)
 
 # antsibull-docs' linter over the plugins' and roles' documentation (markup, references, schema).
-st_docs_lint() {
+st_docs_lint() (  # a subshell: eco_env's PATH must not reach the later stages
   eco_env || return 1
   local log rc
   log=$(antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs self . 2>&1); rc=$?
   echo "$log"
   [ $rc -eq 0 ] || { echo "DETAIL: $(echo "$log" | grep -cE '^[a-zA-Z./_-]+:[0-9]+:[0-9]+: ') findings"; return 1; }
   echo "DETAIL: antsibull-docs lint-collection-docs --plugin-docs: clean"
-}
+)
 
 # A docs site from the plugins' and roles' own documentation (antsibull-docs sphinx-init + collection, Sphinx),
 # offline: no intersphinx (tests/ecosystem/offline_refs.py links docs.ansible.com's labels instead), -W.
-st_docs_site() {
+st_docs_site() (  # a subshell: eco_env's PATH must not reach the later stages
   eco_env || return 1
   local site=.cache/docs-site
   rm -rf "$site" && mkdir -p "$site"
@@ -168,7 +168,7 @@ PY
      --use-current --squash-hierarchy --dest-dir rst homelab.nvidia_gpu) || return 1
   sphinx-build -M html "$site/rst" "$site/build" -c "$site" -W --keep-going -q || return 1
   echo "DETAIL: $(find "$site/build/html" -name '*.html' | wc -l) pages in $site/build/html (offline, -W)"
-}
+)
 
 # Every command line of README.md, docs/*.md and tests/lab/README.md, run, dry-run or syntax-checked (tests/readme/test_readme_commands.py says which).
 st_readme() {

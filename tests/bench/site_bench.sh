@@ -74,7 +74,9 @@ fresh_containers() {
 timed() {
   local t0 t1
   t0=$(date +%s.%N)
-  ansible-playbook -i "$2" "$3" >"$logs/$1.log" 2>&1 || { log "$3 failed, see $logs/$1.log"; tail -n 30 "$logs/$1.log" >&2; exit 1; }
+  # site_ssh_access=false: host access proves key logins over SSH from the controller; the bench's containers are
+  # reached with docker exec, so every run (the start commit's too) leaves host_access.yml out.
+  ansible-playbook -i "$2" -e site_ssh_access=false "$3" >"$logs/$1.log" 2>&1 || { log "$3 failed, see $logs/$1.log"; tail -n 30 "$logs/$1.log" >&2; exit 1; }
   t1=$(date +%s.%N)
   python3 -c "print(f'{$t1 - $t0:.${4:-0}f}')"
 }
