@@ -130,7 +130,7 @@ if [ -n "$base_rev" ]; then
   git worktree add --detach "$work/base" "$base_rev" >/dev/null 2>&1
   mkdir -p "$work/base-collections/ansible_collections/homelab"
   ln -sfn "$work/base" "$work/base-collections/ansible_collections/homelab/nvidia_gpu"
-  inv_base=$(inventory base 1 "$work/base")
+  inv_base=$(inventory base-inventory 1 "$work/base")
   fresh_containers 1
   ansible-playbook -i "$inv_base" molecule/site/prepare.yml >"$logs/prepare-base.log" 2>&1
   (cd "$work/base" && ANSIBLE_COLLECTIONS_PATH="$work/base-collections" timed base-fresh-1 "$inv_base" playbooks/site.yml >/dev/null)
