@@ -25,5 +25,7 @@ class ActionModule(ActionBase):
                                              args["allow_skips"])
         except AnsibleError as exc:
             return dict(result, failed=True, msg=exc.message)
-        result.update(summary, changed=False)
+        # "failed" in an action's result fails the task: a node's failure is reported as node_failed instead.
+        node_failed = summary.pop("failed")
+        result.update(summary, node_failed=node_failed, changed=False)
         return result

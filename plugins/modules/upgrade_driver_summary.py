@@ -60,8 +60,8 @@ counts:
   description: Hosts per result (and V(not reached)).
   returned: success
   type: dict
-failed:
-  description: Whether a node failed.
+node_failed:
+  description: Whether a node failed (the task itself does not fail for it).
   returned: success
   type: bool
 refused:

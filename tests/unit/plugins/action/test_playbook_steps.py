@@ -65,7 +65,7 @@ def test_summary_reads_the_play_hosts_and_refuses_what_none_took():
     task_vars = {"hostvars": hostvars, "ansible_play_hosts_all": ["a", "b"]}
     result = run(summary_action, {"branch": "590"}, task_vars)
     assert result["lines"][0] == "Driver upgrade to branch 590: 1 skipped, 1 not reached"
-    assert result["refused"] and not result["failed"]
+    assert result["refused"] and not result["node_failed"] and "failed" not in result
     assert not run(summary_action, {"branch": "590", "allow_skips": True}, task_vars)["refused"]
     assert run(summary_action, {"hosts": ["a"]}, task_vars)["lines"][1] == "a: skipped: no repo"
 
@@ -91,3 +91,12 @@ def test_node_result_refuses_a_run_that_is_not_a_result():
 def test_refused_node_is_tallied_too():
     node = _validate_checks.refused_node([{"code": "pi5_proprietary_unsupported"}])
     assert node["failures"] == [] and node["outcome"] == "0 checks passed, 1 not run (no GPU present)"
+
+
+def test_summary_of_a_failed_node_is_a_result_not_a_failed_task():
+    # molecule/site's fifth upgrade run: the rescue makes the summary of a run that stopped at a failed node.
+    task_vars = {"ansible_play_hosts_all": ["a", "b"],
+                 "hostvars": {"a": {"upgrade_driver_result": {"result": "failed", "reason": "dkms failed"}}, "b": {}}}
+    result = run(summary_action, {"version": "580.82.09"}, task_vars)
+    assert "failed" not in result and result["node_failed"] is True
+    assert result["counts"]["failed"] == 1 and result["counts"]["not reached"] == 1
