@@ -363,7 +363,7 @@ def toolkit_role_plan(gpu_plan: Mapping, choices: Mapping | None = None, check_m
              _dir(choices.get("ld_conf", "/etc/ld.so.conf.d/homelab-cuda.conf"), "cuda_toolkit_ld_conf")]
     apt_names = choices.pop("apt_names", None)
     if check_mode and not apt_names:
-        apt_names = None  # check mode on a fresh host: apt does not know the repo yet, the known releases stand in
+        apt_names = None  # check mode on a fresh host: apt does not know the repo yet, the known releases serve
     if apt_names is not None:
         choices["apt_names"] = apt_names
     plan = ml_plan(gpu_plan, choices)
