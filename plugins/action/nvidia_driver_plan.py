@@ -39,8 +39,9 @@ def make(args: dict, check_mode: bool) -> dict:
         return runtime.installed(base, package_versions=args["package_versions"], dkms_status=args["dkms_status"],
                                  loaded_version=args["loaded_version"], nouveau_loaded=args["nouveau_loaded"],
                                  headers_reboot=args["headers_reboot"])
-    if stage == "checked":
-        return runtime.checked(base, smi_query=args["smi_query"], smi=args["smi"])
+    if stage == "checked":  # the role's public facts are set by this step itself
+        done = runtime.checked(base, smi_query=args["smi_query"], smi=args["smi"])
+        return {**done, "ansible_facts": {"nvidia_driver_installed": done["installed"], "nvidia_driver_smi": done["smi"]}}
     return runtime.failed_install(base, rollback=args["rollback"], make_log=args["make_log"],
                                   log_path=args["log_path"], left=args["left"], platform=args["platform"],
                                   apt_error=args["apt_error"])

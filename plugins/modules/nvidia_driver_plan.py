@@ -19,7 +19,8 @@ description:
     installer and marker, a recorded build failure) and says what to install, Debian's branch and what to refuse.
     V(installed) adds what the install left (package versions, DKMS, the loaded module) and says which kernels lack
     the module, whether to reboot and whether to load the module. V(checked) turns nvidia-smi's answers into the fact
-    C(nvidia_driver_smi). V(failed_install) words a failed Debian install.
+    C(nvidia_driver_smi) and sets the facts C(nvidia_driver_installed) and C(nvidia_driver_smi) on the host.
+    V(failed_install) words a failed Debian install.
   - A refusal fails the task with one sentence saying what is wrong and what is supported.
 author:
   - homelab.nvidia_gpu maintainers (@homelab)
@@ -221,5 +222,10 @@ plan:
     - V(checked) adds C(smi) (the fact C(nvidia_driver_smi)).
     - V(failed_install) adds C(build_failed), C(failure) and C(failure_message).
   returned: success
+  type: dict
+ansible_facts:
+  description: O(stage=checked) - the role's public facts C(nvidia_driver_installed) and C(nvidia_driver_smi), set on
+    the host by this step.
+  returned: O(stage=checked)
   type: dict
 """

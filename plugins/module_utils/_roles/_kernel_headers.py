@@ -83,9 +83,10 @@ _RELEASE_WORD = re.compile(r"^[0-9][^\s/]*$")
 
 def observed(text: str) -> dict:
     """What ``files/host_state.sh`` printed, one ``<kind>\\t<value>`` a line: Raspberry Pi OS markers that exist, the
-    board's device-tree model, installed kernels newer than the running one, whether apt's lists are fresh, and
-    every line of the apt source files (``source\\t<path>\\t<line>``)."""
-    out: dict = {"markers": [], "model": "", "pending": [], "fresh": False, "sources": {}}
+    board's device-tree model, installed kernels newer than the running one, whether apt's lists are fresh, the
+    installed ``linux-headers-*``/``linux-image-*`` packages, and every line of the apt source files
+    (``source\\t<path>\\t<line>``)."""
+    out: dict = {"markers": [], "model": "", "pending": [], "fresh": False, "installed": [], "sources": {}}
     for line in re.split(r"\r?\n", str(text or "")):  # the script module over SSH has a tty: \r\n
         kind, _sep, value = line.partition("\t")
         if kind == "marker":
@@ -96,6 +97,8 @@ def observed(text: str) -> dict:
             out["pending"].append(value)
         elif kind == "fresh":
             out["fresh"] = True
+        elif kind == "installed" and value:
+            out["installed"].append(value)
         elif kind == "source":
             path, _sep, content = value.partition("\t")
             out["sources"].setdefault(path, []).append(content)
@@ -200,6 +203,8 @@ def role_plan(args: Mapping, facts: Mapping, host: Mapping, check_mode: bool = F
     headers = list(dict.fromkeys(name for target in layout["plan"] for name in target["packages"]))
     boot_config = _values.absolute_path(args.get("boot_config_path", "/boot/firmware/config.txt"),
                                         "kernel_headers_boot_config_path")
+    installed = set(host.get("installed") or [])
+    missing = [name for name in headers + ([PI5_IMAGE_PACKAGE] if pi5 else []) if name not in installed]
     reboot_into = list(dict.fromkeys(layout["pending"] + ([layout["pi5_release"]] if pi5 else [])))
     return {
         "targets": layout["plan"],
@@ -208,10 +213,12 @@ def role_plan(args: Mapping, facts: Mapping, host: Mapping, check_mode: bool = F
         "packages": headers + ([PI5_IMAGE_PACKAGE] if pi5 else []),
         "raspberrypi_archive": archive is not None,
         "archive": archive or {},
+        # the planned packages dpkg lacks: with none, apt's lists are neither refreshed nor read
+        "missing": missing,
         # lists older than the valid time, or an archive whose source this run writes, are refreshed
-        "refresh_lists": not host.get("fresh") or not in_place,
+        "refresh_lists": bool(missing) and (not host.get("fresh") or not in_place),
         # in check mode an archive this run only pretends to add has no packages to look up
-        "resolvable": not (check_mode and not in_place),
+        "resolvable": bool(missing) and not (check_mode and not in_place),
         "pi5_boot": pi5,
         "boot": {"config_path": boot_config, "kernel": PI5_BOOT_KERNEL,
                  "kernel_path": f"{boot_config.rsplit('/', 1)[0] or ''}/{PI5_BOOT_KERNEL}",

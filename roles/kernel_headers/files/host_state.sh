@@ -23,6 +23,9 @@ done
 since=$(( $(date +%s) - valid ))
 find /var/lib/apt/periodic/update-success-stamp /var/lib/apt/lists -maxdepth 0 -newermt "@$since" 2>/dev/null \
   | while IFS= read -r path; do echo "fresh$tab$path"; done
+# Installed headers and kernel image packages: when every planned package is one of them, nothing is looked up.
+dpkg-query -W -f='${db:Status-Status}\t${Package}\n' 'linux-headers-*' 'linux-image-*' 2>/dev/null \
+  | while IFS="$tab" read -r status name; do [ "$status" != installed ] || echo "installed$tab$name"; done
 for file in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
   [ -f "$file" ] || continue
   while IFS= read -r line || [ -n "$line" ]; do echo "source$tab$file$tab$line"; done < "$file"

@@ -199,3 +199,15 @@ def test_a_hostile_archive_value_is_refused_by_name_or_stays_in_its_field(variab
         return
     (stanza,) = _apt_sources.parse(result["plan"]["archive"]["sources"])
     assert [field for field, _value in stanza] == ["Types", "URIs", "Suites", "Components", "Signed-By"]
+
+
+def test_headers_dpkg_has_already_are_neither_refreshed_nor_looked_up():
+    """A no-op run: host_state.sh's installed lines (dpkg-query's own output, rewritten) cover every planned package."""
+    running = "6.1.0-26-amd64"
+    first = plan(running_release=running, host_state="")
+    assert first["missing"] == first["packages"] and first["resolvable"] is True and first["refresh_lists"] is True
+    installed = "".join(f"installed\t{name}\n" for name in first["packages"])
+    again = plan(running_release=running, host_state=installed)
+    assert again["missing"] == [] and again["resolvable"] is False and again["refresh_lists"] is False
+    one_short = plan(running_release=running, host_state="".join(installed.splitlines(True)[1:]))
+    assert one_short["missing"] == first["packages"][:1] and one_short["resolvable"] is True

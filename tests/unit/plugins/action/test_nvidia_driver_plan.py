@@ -194,9 +194,12 @@ def test_a_loaded_older_module_needs_a_reboot():
     result = run({"stage": "installed", "plan": plan, "package_versions": {"nvidia-kernel-dkms": "580.95.05-1"},
                   "loaded_version": "575.57.08"})["plan"]
     assert result["reboot"] is True and "nvidia 575.57.08 is loaded" in result["reboot_reasons"][0]
-    checked = run({"stage": "checked", "plan": result, "smi_query": ["Tesla P10, 580.95.05"],
-                   "smi": "| NVIDIA-SMI 580.95.05   Driver Version: 580.95.05   CUDA Version: 13.0 |"})["plan"]
+    answer = run({"stage": "checked", "plan": result, "smi_query": ["Tesla P10, 580.95.05"],
+                  "smi": "| NVIDIA-SMI 580.95.05   Driver Version: 580.95.05   CUDA Version: 13.0 |"})
+    checked = answer["plan"]
     assert checked["smi"]["gpu_names"] == ["Tesla P10"] and checked["smi"]["cuda_version"] == "13.0"
+    # the step sets the role's public facts itself (no set_fact after it)
+    assert answer["ansible_facts"] == {"nvidia_driver_installed": checked["installed"], "nvidia_driver_smi": checked["smi"]}
 
 
 def test_bad_arguments_fail_with_a_sentence_not_a_traceback():
