@@ -28,12 +28,21 @@ from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import 
 # vendors (tools/rpc/CMakeLists.txt; its binary bin/ggml-rpc-server); older releases called it rpc-server.
 TARGETS = ("llama-server", "ggml-rpc-server", "llama-bench")
 # The boards' CPUs as GCC's -march names them: Pi 5 Cortex-A76 (ARMv8.2 with dot product and FP16), Pi 4
-# Cortex-A72 and Pi 3 Cortex-A53 (ARMv8.0 with CRC).
+# Cortex-A72 and Pi 3 Cortex-A53 (ARMv8.0 with CRC). GCC's -mcpu=cortex-a76 enables these and more (molecule/inference
+# compares the predefined macros of both with Debian's aarch64-linux-gnu-gcc).
 BOARD_ARM_ARCH = {
     "raspberry_pi_5": "armv8.2-a+dotprod+fp16",
     "raspberry_pi_4": "armv8-a+crc",
     "raspberry_pi_3": "armv8-a+crc",
 }
+# A CPU build for arm64 (the Pis) cross-compiled on an amd64 Debian host of the play (llama_cpp_cross_build): Debian's
+# crossbuild-essential-arm64 (GCC for aarch64-linux-gnu, with its libgomp and libstdc++) and CMake told the target.
+CROSS_TRIPLET = "aarch64-linux-gnu"
+CROSS_PACKAGES = ("crossbuild-essential-arm64",)
+CROSS_CMAKE = ("-DCMAKE_SYSTEM_NAME=Linux", "-DCMAKE_SYSTEM_PROCESSOR=aarch64",
+               f"-DCMAKE_C_COMPILER={CROSS_TRIPLET}-gcc", f"-DCMAKE_CXX_COMPILER={CROSS_TRIPLET}-g++",
+               f"-DCMAKE_FIND_ROOT_PATH=/usr/{CROSS_TRIPLET}", "-DCMAKE_FIND_ROOT_PATH_MODE_PROGRAM=NEVER",
+               "-DCMAKE_FIND_ROOT_PATH_MODE_LIBRARY=ONLY", "-DCMAKE_FIND_ROOT_PATH_MODE_INCLUDE=ONLY")
 COMMON = {
     "CMAKE_BUILD_TYPE": "Release",
     "BUILD_SHARED_LIBS": "OFF",  # the binaries stand alone in their directory
@@ -257,11 +266,16 @@ def build_plan(hostvars: Mapping[str, Any], hosts: Sequence[str], fact: str = "_
     """Who builds and who copies, over the hosts of a play (in play order).
 
     Each host's ``fact``: ``key``, ``shareable``, ``present`` (the build is installed there) and ``cached`` (the
-    controller holds its archive). Per host the answer is ``action`` - ``present`` (nothing to do), ``build``, or
-    ``copy`` - and ``source``: the host whose build is copied (it archives it once and the controller keeps the
-    archive), or ``controller`` for an archive the controller already holds. A shareable key is built once, by the
-    first host of the play that needs it, when no host has it and the controller holds no archive; a native build is
-    built where it runs."""
+    controller holds its archive); for cross-compiling, ``cross`` (this host's build may be cross-compiled: a
+    shareable arm64 CPU build), ``can_cross`` (this host can cross-compile one: amd64 Debian) and ``release`` (the
+    distribution and its major version: a cross-build links the builder's release's libraries). Per host the answer
+    is ``action`` - ``present`` (nothing to do), ``build``, or ``copy`` - ``source``: the host whose build is copied
+    (it archives it once and the controller keeps the archive), or ``controller`` for an archive the controller holds
+    (or that ``cross``, the host that cross-compiles it, puts there in this run), and on a host that cross-compiles
+    for others ``cross_builds``: the keys, each with ``for`` (the first host of that key). A shareable key is built
+    once, by the first host of the play that needs it, when no host has it and the controller holds no archive - by
+    the first amd64 host of the same release when every host of the key may be cross-compiled for; a native build
+    is built where it runs."""
     states: dict[str, Mapping] = {}
     for host in hosts:
         state = (hostvars.get(host) or {}).get(fact)
@@ -280,10 +294,17 @@ def build_plan(hostvars: Mapping[str, Any], hosts: Sequence[str], fact: str = "_
         if not missing:
             continue
         cached = any(states[h].get("cached") for h in members)
+        builders = [h for h in hosts if states[h].get("can_cross")
+                    and states[h].get("release") == states[members[0]].get("release")]
+        if not holders and not cached and builders and all(states[h].get("cross") for h in members):
+            out[builders[0]].setdefault("cross_builds", []).append({"key": key, "for": missing[0]})
+            for host in missing:
+                out[host] = dict(out[host], action="copy", source="controller", cross=builders[0])
+            continue
         source = holders[0] if holders else "controller" if cached else missing[0]
         for host in missing:
             if host != source:
-                out[host] = {"action": "copy", "source": source, "key": key}
+                out[host] = dict(out[host], action="copy", source=source)
     return out
 
 
@@ -380,6 +401,7 @@ RPC_OWNED: tuple[tuple[tuple[str, ...], str], ...] = (
     (("-H", "--host"), "llama_cpp_rpc_host"),
     (("-p", "--port"), "llama_cpp_rpc_port"),
     (("-t", "--threads"), "llama_cpp_rpc_threads"),
+    (("-c", "--cache"), "llama_cpp_rpc_cache"),
 )
 
 
@@ -478,7 +500,8 @@ def _binary(value: Any) -> str:
 @_refusing
 def rpc_argv(settings: Mapping[str, Any]) -> list[str]:
     """rpc-server's command line: ``binary``, ``host``, ``port``, ``threads`` (0: llama.cpp's choice), ``cache``
-    (a local tensor cache; needs LLAMA_CACHE)."""
+    (-c/--cache: the worker keeps each weight tensor over 10 MiB it receives in $LLAMA_CACHE/rpc and a server's next
+    load sends only its hash; the unit sets LLAMA_CACHE, see services)."""
     host = settings.get("host")
     try:
         host = _values.ip_address(host, "llama_cpp_rpc_host", version=4)
@@ -537,8 +560,14 @@ _HARDENING = ("ProtectSystem=strict", "ProtectHome=true", "PrivateTmp=true", "No
 
 
 def _unit(description: str, documentation: str, user: str, exec_start: str, data_dir: str, backend: str,
-          comment: str = "") -> str:
+          comment: str = "", writes: str = "") -> str:
     hardening = [line for line in _HARDENING if backend == "cpu" or line != "PrivateDevices=true"]
+    if writes:  # the one folder it writes (ProtectSystem=strict makes the rest read-only)
+        path = _values.systemd_value(_values.absolute_path(writes, "the folder the service writes"), "a folder")
+        if any(c.isspace() or c in "\"'\\" for c in path):
+            raise LlamaCppError(f"the folder a service writes must have no space or quote in its path, not {writes!r}")
+        comment = "\n".join(filter(None, [comment, f"Environment=LLAMA_CACHE={path}"]))
+        hardening = [*hardening, f"ReadWritePaths={path}"]
     lines = [_HEADER, "[Unit]", f"Description={_values.systemd_value(description, 'Description')}",
              f"Documentation={documentation}", "Wants=network-online.target", "After=network-online.target", "",
              "[Service]", f"User={user}", f"Group={user}", f"ExecStart={exec_start}", "Restart=on-failure",
@@ -594,7 +623,9 @@ def services(settings: Mapping[str, Any]) -> dict:
         out.update(rpc_argv=argv, rpc_unit=_unit(
             f"llama.cpp's RPC worker on {_values.host_port(final['--host'], int(final['--port']))} (no authentication:"
             " cluster network only)", "https://github.com/ggml-org/llama.cpp/tree/master/tools/rpc", user,
-            systemd_exec(argv, "rpc-server's command line"), data_dir, backend))
+            systemd_exec(argv, "rpc-server's command line"), data_dir, backend,
+            "# Its tensor cache (--cache) is LLAMA_CACHE/rpc, the one folder it writes." if "--cache" in argv else "",
+            (settings.get("rpc") or {}).get("cache_dir") or "" if "--cache" in argv else ""))
     out["problems"] = exposure_problems(exposure)
     return out
 
@@ -832,6 +863,12 @@ def plan(settings: Mapping[str, Any], gpu_plan: Mapping[str, Any], facts: Mappin
                  str(jobs or _values.integer(facts.get("processor_vcpus") or 2, "processor_vcpus", 1))],
         environment={"CCACHE_DIR": s.get("ccache_dir"), "CCACHE_BASEDIR": build_root} if ccache else {},
         record=dict(build, source_url=source["url"], source_sha256=source["sha256"]))
+    arch = str(facts.get("architecture") or "")
+    release = f"{facts.get('distribution') or ''}-{facts.get('distribution_major_version') or ''}"
+    build.update(arch=arch, release=release,
+                 cross=bool(_values.boolean(s.get("cross_build", True), "llama_cpp_cross_build") and arch == "aarch64"
+                            and backend == "cpu" and build["shareable"]),
+                 can_cross=arch == "x86_64" and str(facts.get("os_family") or "") == "Debian")
     stale = stale_builds(_under(entries, builds), key, s.get("keep_builds", 2))
     cleanup = sorted(p for k in stale for p in (f"{builds}/{k}", f"{build_root}/build/{k}", f"{build_root}/{k}.tar.gz"))
     cleanup += stale_sources(_under(entries, build_root) + _under(entries, f"{build_root}/src"), source["sha256"])
@@ -849,8 +886,10 @@ def plan(settings: Mapping[str, Any], gpu_plan: Mapping[str, Any], facts: Mappin
               "alias": s.get("server_alias"), "log_verbosity": s.get("server_log_verbosity"),
               "api_key_file": API_KEY_FILE if api_key else "", "rpc": rpc_list,
               "extra_args": s.get("server_extra_args") or []}
+    rpc_cache = _values.boolean(s.get("rpc_cache", True), "llama_cpp_rpc_cache")
+    rpc_cache_dir = _values.absolute_path(s.get("rpc_cache_dir") or f"{data_dir}/rpc-cache", "llama_cpp_rpc_cache_dir")
     rpc = {"binary": f"{current}/bin/{TARGETS[1]}", "host": s.get("rpc_host"), "port": s.get("rpc_port"),
-           "threads": s.get("rpc_threads")}
+           "threads": s.get("rpc_threads"), "cache": rpc_cache, "cache_dir": rpc_cache_dir if rpc_cache else ""}
     svc = services({"serve": serve, "work": work, "allow_open": s.get("allow_open"), "user": s.get("user"),
                     "data_dir": data_dir, "backend": backend, "server": server, "rpc": rpc,
                     "server_allow": s.get("server_allow")})
@@ -859,6 +898,10 @@ def plan(settings: Mapping[str, Any], gpu_plan: Mapping[str, Any], facts: Mappin
     firewall = bool(s.get("firewall", True))
     rpc_fw = rpc_allow(hostvars, s.get("servers") or [], s.get("rpc_allow")) if work and firewall else \
         {"allow": [], "warning": "", "exposes": ""}
+    if work and not firewall:
+        rpc_fw["warning"] = (f"{host}: llama_cpp_firewall is false, so no table guards rpc-server's port"
+                             f" {s.get('rpc_host')}:{s.get('rpc_port')}: every host that reaches it reaches"
+                             f" {RPC_EXPOSES}")
     server_port = _values.port(s.get("server_port"), "llama_cpp_server_port")
     rpc_port = _values.port(s.get("rpc_port"), "llama_cpp_rpc_port")
     timeout = _values.integer(s.get("server_start_timeout") or 0, "llama_cpp_server_start_timeout", 0)
@@ -869,7 +912,8 @@ def plan(settings: Mapping[str, Any], gpu_plan: Mapping[str, Any], facts: Mappin
     summary = (f"{host}: llama.cpp {backend} build {key} ({build['reason']}; CPU {build['cpu']};"
                f" {'installed' if build['installed'] else 'not installed yet'});"
                f" {listens}{' with RPC workers ' + rpc_list if serve and rpc_list else ''};"
-               f" {'rpc-server on ' + endpoint if work else 'no rpc-server'}")
+               f" {'rpc-server on ' + endpoint if work else 'no rpc-server'}"
+               f"{' (tensor cache ' + rpc['cache_dir'] + ')' if work and rpc_cache else ''}")
     serve_plan = {"enabled": serve, "unit": UNITS["server"], "text": svc["server_unit"], "argv": svc["server_argv"],
                   "restart": "llama_cpp server restart", "url": url, "model": model["path"] if serve else "",
                   "api_key_file": API_KEY_FILE, "api_key": api_key, "rpc": rpc_list,
@@ -879,6 +923,7 @@ def plan(settings: Mapping[str, Any], gpu_plan: Mapping[str, Any], facts: Mappin
                                "allow": svc["server_allow"] or [], "exposes": svc["server_exposes"]}}
     worker_plan = {"enabled": work, "unit": UNITS["rpc"], "text": svc["rpc_unit"], "argv": svc["rpc_argv"],
                    "restart": "llama_cpp rpc restart", "endpoint": endpoint, "port": rpc_port,
+                   "cache_dir": rpc["cache_dir"] if work else "",
                    "listening": r"(^|\s)" + re.escape(endpoint) + r"\s",
                    "firewall": {"name": "llama_cpp_rpc", "port": rpc_port, "state": "present" if firewall else "absent",
                                 "allow": rpc_fw["allow"], "exposes": rpc_fw["exposes"]}}
@@ -886,7 +931,10 @@ def plan(settings: Mapping[str, Any], gpu_plan: Mapping[str, Any], facts: Mappin
     return {
         "build": build,
         "packages": list(RUN_PACKAGES),
-        "builds": builds, "current": current,
+        "builds": builds, "current": current, "build_root": build_root,
+        "keep_builds": _values.integer(s.get("keep_builds", 2), "llama_cpp_keep_builds", 1),
+        "cross_found": [{"key": str(e.get("path")).rpartition("/")[2], "mtime": e.get("mtime")}
+                        for e in _under(entries, f"{build_root}/cross")],
         "folders": [builds, build_root, f"{build_root}/src", f"{build_root}/build"] + (
             [build["ccache_dir"]] if build["ccache_dir"] else []),
         "cleanup": cleanup,
@@ -895,7 +943,8 @@ def plan(settings: Mapping[str, Any], gpu_plan: Mapping[str, Any], facts: Mappin
         "user": s.get("user"),
         "folders_of_services": [{"path": data_dir, "group": "root", "mode": "0755"},
                                 {"path": f"{data_dir}/models", "group": "root", "mode": "0755"},
-                                {"path": CONFIG_DIR, "group": s.get("user"), "mode": "0750"}],
+                                {"path": CONFIG_DIR, "group": s.get("user"), "mode": "0750"}]
+        + ([{"path": rpc["cache_dir"], "group": s.get("user"), "mode": "0770"}] if work and rpc_cache else []),
         "data_dir": data_dir,
         "model": model,
         "serve": serve_plan,
@@ -921,17 +970,64 @@ def _plan_of(hostvars: Mapping[str, Any], host: str) -> Mapping[str, Any]:
 @_refusing
 def build_action(hostvars: Mapping[str, Any], hosts: Any, host: str) -> dict:
     """This host's part in build_plan over the play's hosts, read from each host's registered plan
-    (``__llama_cpp_plan.plan.build``: key, shareable, installed, cached), with ``archive``: whether this host archives
-    its build for the controller (it builds a shareable key, or another host copies from it)."""
+    (``__llama_cpp_plan.plan.build``: key, shareable, installed, cached, cross, can_cross, release), with ``archive``:
+    whether this host archives its build for the controller (it builds a shareable key, or another host copies from
+    it), ``cross``: the host that cross-compiles this host's build in this run (empty: none), ``cross_builds``: the
+    builds this host cross-compiles for others (cross_build's plans), and ``cross_cleanup``: its older
+    cross-compiled builds to remove (it keeps llama_cpp_keep_builds of them, this run's included)."""
     names = _values.string_list(hosts, "the play's hosts")
-    states = {h: {"key": b.get("key"), "shareable": b.get("shareable"), "present": b.get("installed"),
-                  "cached": b.get("cached")} for h in names for b in [_plan_of(hostvars, h).get("build") or {}]}
+    fields = ("key", "shareable", "cached", "cross", "can_cross", "release")
+    states = {h: dict({f: b.get(f) for f in fields}, present=b.get("installed"))
+              for h in names for b in [_plan_of(hostvars, h).get("build") or {}]}
     actions = build_plan({h: {"state": s} for h, s in states.items()}, names, "state")
-    mine = dict(actions[host])
+    mine = dict({"cross": "", "cross_builds": []}, **actions[host])
     shareable = bool(states[host].get("shareable"))
     mine["archive"] = (mine["action"] == "build" and shareable) or any(
         a["action"] == "copy" and a["source"] == host for a in actions.values())
+    own = _plan_of(hostvars, host)
+    mine["cross_builds"] = [cross_build(_plan_of(hostvars, job["for"]).get("build") or {}, own, host)
+                            for job in mine["cross_builds"]]
+    mine["cross_cleanup"] = stale_cross(own, [job["key"] for job in mine["cross_builds"]])
     return mine
+
+
+@_refusing
+def cross_build(target: Mapping[str, Any], builder: Mapping[str, Any], builder_host: str) -> dict:
+    """The build of ``target`` (another host's plan's ``build``: an arm64 CPU build, its key and CMake options) made
+    on ``builder`` (this host's plan: its build root, ccache, jobs) by cross-compiling for aarch64-linux-gnu. Same
+    shape as a plan's build for build.yml: the tree is build/KEY and the archive KEY.tar.gz under the builder's build
+    root, and the build is installed into cross/KEY there (never into the builder's own builds)."""
+    key = str(target.get("key") or "")
+    if not _KEY.fullmatch(key) or not target.get("cross"):
+        raise LlamaCppError(f"{builder_host}: build {key!r} is not one this host may cross-compile (an arm64 CPU build"
+                            " that may be shared)")
+    own = builder.get("build") or {}
+    root = _values.absolute_path(builder.get("build_root"), "llama_cpp_build_root")
+    given = target.get("source") or {}
+    source = source_layout(given.get("url"), given.get("sha256"), given.get("subdir"), root, key)
+    ccache = bool(own.get("ccache_dir"))
+    made = f"cross-compiled on {builder_host} ({CROSS_TRIPLET}, Debian's crossbuild-essential-arm64)"
+    return {"key": key, "backend": target.get("backend"), "cpu": target.get("cpu"),
+            "targets": list(target.get("targets") or TARGETS), "source": source, "dest": f"{root}/cross/{key}",
+            "packages": list(own.get("packages") or BUILD_PACKAGES) + list(CROSS_PACKAGES),
+            "ccache_dir": own.get("ccache_dir") or "",
+            "configure": ["cmake", "-S", source["dir"], "-B", source["tree"], *(target.get("cmake_args") or []),
+                          *CROSS_CMAKE, f"-DGGML_CCACHE={'ON' if ccache else 'OFF'}"],
+            "compile": ["cmake", "--build", source["tree"], "--target", *(target.get("targets") or TARGETS), "-j",
+                        str((own.get("compile") or ["2"])[-1])],
+            "environment": dict(own.get("environment") or {}),
+            "record": dict(target.get("record") or {}, made=made), "made": made}
+
+
+def stale_cross(builder: Mapping[str, Any], current: Sequence[str]) -> list[str]:
+    """The cross-compiled builds under a builder's build root (cross/KEY, with build/KEY and KEY.tar.gz) to remove:
+    this run's stay, and the newest others up to llama_cpp_keep_builds in all."""
+    root = str(builder.get("build_root") or "")
+    keep = _values.integer(builder.get("keep_builds") or 2, "llama_cpp_keep_builds", 1)
+    found = sorted(((float(e.get("mtime") or 0), str(e.get("key"))) for e in builder.get("cross_found") or []
+                    if _KEY.fullmatch(str(e.get("key") or "")) and e.get("key") not in current), reverse=True)
+    stale = sorted(key for _mtime, key in found[max(keep - len(current), 0):])
+    return sorted(p for k in stale for p in (f"{root}/cross/{k}", f"{root}/build/{k}", f"{root}/{k}.tar.gz"))
 
 
 def restarting(hostvars: Mapping[str, Any], workers: Any) -> list[str]:

@@ -3,8 +3,12 @@
 """Write the lab's tiny GGUF model: llama architecture, random weights, a byte-level vocabulary (no hub download).
 
 Usage: tiny_gguf.py OUT.gguf. Deterministic (a fixed seed, fixed metadata), so the mirror's sha256 is stable.
-Four layers, so that llama-server --rpc has layers to spread over two workers; 64-wide, about 1 MB in F32. It
-answers gibberish quickly: the lab proves the plumbing (load, split, serve, bench), not a model's quality.
+Four layers, so that llama-server --rpc has layers to spread over two workers; 64-wide. The vocabulary is padded to
+N_VOCAB pieces so that the output matrix (output.weight, F32, on the last RPC worker with the last layer) is just over
+10 MiB: the one kind of tensor rpc-server's --cache keeps (ggml-rpc.cpp's HASH_THRESHOLD, 10 MiB) - and it is
+multiplied once per generated token only, which keeps an arm64 worker under qemu quick (a wider FFN would be
+multiplied for every prompt token in every layer). About 22 MB in all. It answers gibberish quickly: the lab proves
+the plumbing (load, split, cache, serve, bench), not a model's quality.
 Needs PyPI's gguf (requirements.txt).
 """
 
@@ -16,6 +20,7 @@ import gguf
 import numpy as np
 
 N_EMBD, N_LAYER, N_HEAD, N_HEAD_KV, N_FF, N_CTX = 64, 4, 4, 2, 128, 512
+N_VOCAB = 41_472  # x 64 x 4 bytes = 10.1 MiB for output.weight: over rpc-server's 10 MiB cache threshold
 WORDS = ("the", "cluster", "gpu", "pi", "node", "token", "model", "serve", "lab", "homelab")
 
 
@@ -27,6 +32,7 @@ def vocabulary() -> tuple[list[bytes], list[float], list[int]]:
         scores.append(0.0)
         types.append(gguf.TokenType.BYTE)
     pieces = [chr(c) for c in range(ord("a"), ord("z") + 1)] + ["\u2581" + w for w in WORDS] + ["\u2581"]
+    pieces += [f"\u2581w{n}" for n in range(N_VOCAB - len(tokens) - len(pieces))]  # padding: rare word pieces
     for rank, piece in enumerate(pieces):
         tokens.append(piece.encode())
         scores.append(-float(rank + 1))

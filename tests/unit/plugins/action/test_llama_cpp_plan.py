@@ -40,7 +40,13 @@ SERVER_DOC = {
 # tools/rpc/rpc-server.cpp, print_usage
 RPC_DOC = {"--host": "-H, --host HOST                  host to bind to",
            "--port": "-p, --port PORT                  port to bind to",
-           "--threads": "-t, --threads N                  number of threads for the CPU device"}
+           "--threads": "-t, --threads N                  number of threads for the CPU device",
+           "--cache": "-c, --cache                      enable local file cache"}
+# tools/rpc/rpc-server.cpp: where --cache keeps its files (fs_get_cache_directory() / "rpc"), and ggml-rpc.cpp: which
+# tensors go through the cache (a weight over 10 MiB)
+RPC_CACHE_DOC = {"tools/rpc/rpc-server.cpp": 'common_get_path_from_env("LLAMA_CACHE")',
+                 "tools/rpc/rpc-server.cpp ": 'fs_get_cache_directory() / "rpc"',
+                 "ggml/src/ggml-rpc/ggml-rpc.cpp": "const size_t HASH_THRESHOLD = 10 * 1024 * 1024;"}
 # tools/llama-bench/README.md, its usage
 BENCH_DOC = {"--model": "-m, --model <filename>", "-p": "-p, --n-prompt <n>", "-n": "-n, --n-gen <n>",
              "-r": "-r, --repetitions <n>", "-ngl": "-ngl, --n-gpu-layers <n>",
@@ -54,6 +60,8 @@ CMAKE_DOC = {
     "ggml/CMakeLists.txt": 'option(GGML_CCACHE "ggml: use ccache if available"',
     "ggml/CMakeLists.txt ": 'option(GGML_NATIVE "ggml: optimize the build for the current system"',
     "tools/rpc/CMakeLists.txt": "set(TARGET ggml-rpc-server)",
+    "ggml/CMakeLists.txt  ": 'set(GGML_CPU_ARM_ARCH        "" CACHE STRING "ggml: CPU architecture for ARM")',
+    "ggml/src/ggml-cpu/CMakeLists.txt": "list(APPEND ARCH_FLAGS -march=${GGML_CPU_ARM_ARCH})",
 }
 
 SHA = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
@@ -75,7 +83,8 @@ def _sdist() -> tuple[dict, tuple]:
     """The quoted files and every member's name, read once (the sdist is 77 MB)."""
     wanted = {f"{VENDOR}/{p}" for p in ("tools/server/README.md", "tools/rpc/rpc-server.cpp",
                                         "tools/llama-bench/README.md", "tools/rpc/README.md", "docs/build.md",
-                                        "ggml/CMakeLists.txt", "tools/rpc/CMakeLists.txt")}
+                                        "ggml/CMakeLists.txt", "tools/rpc/CMakeLists.txt",
+                                        "ggml/src/ggml-cpu/CMakeLists.txt", "ggml/src/ggml-rpc/ggml-rpc.cpp")}
     files, names = {}, []
     with tarfile.open(SDIST) as tar:
         for member in tar:
@@ -107,7 +116,7 @@ def test_quotes_are_upstreams():
     assert all(line in _upstream("tools/server/README.md") for line in SERVER_DOC.values())
     assert all(line in _upstream("tools/rpc/rpc-server.cpp") for line in RPC_DOC.values())
     assert all(line in _upstream("tools/llama-bench/README.md") for line in BENCH_DOC.values())
-    for path, line in CMAKE_DOC.items():
+    for path, line in {**CMAKE_DOC, **RPC_CACHE_DOC}.items():
         assert re.sub(r"\s+", " ", line) in re.sub(r"\s+", " ", _upstream(path.strip())), path
 
 
@@ -141,7 +150,8 @@ def test_server_command_line_uses_only_documented_options():
 def test_rpc_worker_command_line_and_firewall():
     result, _slurp = run(dict(BASE, gpu_plan=CPU_PLAN, work=True, rpc_host="10.0.0.2"), host="w1")
     worker = result["plan"]["worker"]
-    assert worker["argv"] == ["/opt/llama.cpp/current/bin/ggml-rpc-server", "--host", "10.0.0.2", "--port", "50052"]
+    assert worker["argv"] == ["/opt/llama.cpp/current/bin/ggml-rpc-server", "--host", "10.0.0.2", "--port", "50052",
+                              "--cache"]
     assert set(_options(worker["argv"])) <= set(RPC_DOC)
     assert worker["endpoint"] == "10.0.0.2:50052"
     assert re.search(worker["listening"], "LISTEN 0 128 10.0.0.2:50052 0.0.0.0:*")
@@ -227,7 +237,8 @@ def test_one_host_builds_and_archives_the_others_copy():
     plans = {h: run(dict(SERVER, native=False), host=h)[0]["plan"] for h in ("srv", "w1")}
     hostvars = {h: {"__llama_cpp_plan": {"plan": p}} for h, p in plans.items()}
     assert llama.build_action(hostvars, ["srv", "w1"], "srv") == {
-        "action": "build", "source": "srv", "key": plans["srv"]["build"]["key"], "archive": True}
+        "action": "build", "source": "srv", "key": plans["srv"]["build"]["key"], "archive": True, "cross": "",
+        "cross_builds": [], "cross_cleanup": []}
     assert llama.build_action(hostvars, ["srv", "w1"], "w1")["action"] == "copy"
     native = {h: {"__llama_cpp_plan": {"plan": run(SERVER, host=h)[0]["plan"]}} for h in ("srv", "w1")}
     assert [llama.build_action(native, ["srv", "w1"], h)["action"] for h in ("srv", "w1")] == ["build", "build"]
@@ -245,3 +256,100 @@ def test_old_builds_and_sources_are_cleaned_up_keeping_two():
         "/var/cache/llama.cpp/build/0000000000000001", f"/var/cache/llama.cpp/{'e' * 64}.tar.gz",
         "/var/cache/llama.cpp/src/0123456789abcdef"]
     assert result["plan"]["build"]["installed"] is False
+
+
+def test_the_worker_keeps_its_tensor_cache_in_a_folder_its_unit_lets_it_write():
+    result, _slurp = run(dict(BASE, gpu_plan=CPU_PLAN, work=True, rpc_host="10.0.0.2"), host="w1")
+    worker = result["plan"]["worker"]
+    assert "--cache" in worker["argv"] and set(_options(worker["argv"])) <= set(RPC_DOC)
+    lines = worker["text"].splitlines()
+    # rpc-server reads LLAMA_CACHE (RPC_CACHE_DOC) and writes LLAMA_CACHE/rpc; ProtectSystem=strict leaves it that one
+    assert "Environment=LLAMA_CACHE=/var/lib/llama.cpp/rpc-cache" in lines
+    assert "ReadWritePaths=/var/lib/llama.cpp/rpc-cache" in lines and "ProtectSystem=strict" in lines
+    assert {"path": "/var/lib/llama.cpp/rpc-cache", "group": "llama", "mode": "0770"} in \
+        result["plan"]["folders_of_services"]
+    off, _slurp = run(dict(BASE, gpu_plan=CPU_PLAN, work=True, rpc_host="10.0.0.2", rpc_cache=False), host="w1")
+    assert "--cache" not in off["plan"]["worker"]["argv"]
+    assert not [line for line in off["plan"]["worker"]["text"].splitlines() if line.startswith(("Environment=",
+                                                                                                "ReadWritePaths="))]
+
+
+def test_a_worker_without_its_firewall_is_warned_about():
+    result, _slurp = run(dict(BASE, gpu_plan=CPU_PLAN, work=True, rpc_host="10.0.0.2", firewall=False), host="w1")
+    assert result["plan"]["worker"]["firewall"]["state"] == "absent"
+    assert any("llama_cpp_firewall is false" in w and "10.0.0.2:50052" in w for w in result["warnings"])
+
+
+PI5_PLAN = dict(CPU_PLAN, platform="raspberry_pi_5")
+PI4_PLAN = dict(CPU_PLAN, platform="raspberry_pi_4")
+ARM64 = dict(FACTS, architecture="aarch64", processor_vcpus=4)
+AMD64 = dict(FACTS, os_family="Debian")
+
+
+def _cluster(**hosts):
+    """Each host's registered plan, made by the action from (gpu_plan, facts, extra settings)."""
+    plans = {}
+    for host, (gpu_plan, facts, extra) in hosts.items():
+        plans[host] = run(dict(BASE, gpu_plan=gpu_plan, facts=facts, native=False, work=True, rpc_host="10.0.0.2",
+                               ccache=True, ccache_dir="/var/cache/llama.cpp/ccache", **extra), host=host)[0]["plan"]
+    return {h: {"__llama_cpp_plan": {"plan": p}} for h, p in plans.items()}
+
+
+def test_the_pis_builds_are_cross_compiled_once_per_cpu_target_on_an_amd64_host():
+    from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _llama_cpp as llama
+    hv = _cluster(x86=(CPU_PLAN, AMD64, {}), pi5a=(PI5_PLAN, ARM64, {}), pi5b=(PI5_PLAN, ARM64, {}),
+                  pi4=(PI4_PLAN, ARM64, {}))
+    hosts = ["pi5a", "pi5b", "pi4", "x86"]
+    acts = {h: llama.build_action(hv, hosts, h) for h in hosts}
+    keys = {h: hv[h]["__llama_cpp_plan"]["plan"]["build"]["key"] for h in hosts}
+    assert keys["pi5a"] == keys["pi5b"] != keys["pi4"] != keys["x86"]  # the key is the target: arch and CPU
+    assert [acts[h]["action"] for h in hosts] == ["copy", "copy", "copy", "build"]
+    assert {acts[h]["source"] for h in ("pi5a", "pi5b", "pi4")} == {"controller"}
+    assert {acts[h]["cross"] for h in ("pi5a", "pi5b", "pi4")} == {"x86"}
+    made = {b["key"]: b for b in acts["x86"]["cross_builds"]}
+    assert sorted(made) == sorted({keys["pi5a"], keys["pi4"]})  # one build per CPU target
+    pi5 = made[keys["pi5a"]]
+    words = dict(w[2:].split("=", 1) for w in pi5["configure"] if w.startswith("-D"))
+    # ggml/CMakeLists.txt's GGML_CPU_ARM_ARCH becomes -march= (CMAKE_DOC); GCC's -mcpu=cortex-a76 is ARMv8.2-A with
+    # the dot product and FP16 (GCC's AArch64 options), the Pi 4's Cortex-A72 ARMv8-A with CRC
+    assert words["GGML_CPU_ARM_ARCH"] == "armv8.2-a+dotprod+fp16" and words["GGML_NATIVE"] == "OFF"
+    assert (words["CMAKE_SYSTEM_NAME"], words["CMAKE_SYSTEM_PROCESSOR"]) == ("Linux", "aarch64")
+    assert words["CMAKE_C_COMPILER"] == "aarch64-linux-gnu-gcc" and words["GGML_CCACHE"] == "ON"
+    assert "=".join(["GGML_CPU_ARM_ARCH", "armv8-a+crc"]) in " ".join(made[keys["pi4"]]["configure"])
+    assert "crossbuild-essential-arm64" in pi5["packages"]
+    assert pi5["dest"] == f"/var/cache/llama.cpp/cross/{keys['pi5a']}"
+    assert pi5["source"]["tree"] == f"/var/cache/llama.cpp/build/{keys['pi5a']}"
+    assert pi5["source"]["archive"] == f"/var/cache/llama.cpp/{keys['pi5a']}.tar.gz"
+    assert pi5["compile"][-2:] == ["-j", "2"] and "ggml-rpc-server" in pi5["compile"]
+    assert pi5["record"]["key"] == keys["pi5a"] and "cross-compiled on x86" in pi5["record"]["made"]
+    assert "x86_64" not in json.dumps(pi5["record"])  # the record is the Pi's build, not the builder's
+
+
+def test_a_second_run_cross_compiles_nothing_and_no_amd64_host_means_a_native_build_on_a_pi():
+    from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _llama_cpp as llama
+    hv = _cluster(x86=(CPU_PLAN, AMD64, {}), pi5=(PI5_PLAN, ARM64, {}))
+    key = hv["pi5"]["__llama_cpp_plan"]["plan"]["build"]["key"]
+    hv["pi5"]["__llama_cpp_plan"]["plan"]["build"]["installed"] = True
+    assert llama.build_action(hv, ["pi5", "x86"], "pi5")["action"] == "present"
+    assert llama.build_action(hv, ["pi5", "x86"], "x86")["cross_builds"] == []
+    hv["pi5"]["__llama_cpp_plan"]["plan"]["build"].update(installed=False, cached=True)  # the controller holds it
+    assert llama.build_action(hv, ["pi5", "x86"], "pi5") | {"cross_cleanup": []} == {
+        "action": "copy", "source": "controller", "key": key, "cross": "", "cross_builds": [], "archive": False,
+        "cross_cleanup": []}
+    alone = _cluster(pi5=(PI5_PLAN, ARM64, {}), pi5b=(PI5_PLAN, ARM64, {}))
+    assert [llama.build_action(alone, ["pi5", "pi5b"], h)["action"] for h in ("pi5", "pi5b")] == ["build", "copy"]
+    off = _cluster(x86=(CPU_PLAN, AMD64, {}), pi5=(PI5_PLAN, ARM64, {"cross_build": False}))
+    assert llama.build_action(off, ["pi5", "x86"], "pi5")["action"] == "build"
+    assert llama.build_action(off, ["pi5", "x86"], "x86")["cross_builds"] == []
+    trixie = _cluster(x86=(CPU_PLAN, dict(AMD64, distribution_major_version="13"), {}), pi5=(PI5_PLAN, ARM64, {}))
+    assert llama.build_action(trixie, ["pi5", "x86"], "pi5")["action"] == "build"  # another release's libraries
+
+
+def test_the_builder_keeps_its_newest_cross_builds():
+    from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _llama_cpp as llama
+    found = [{"path": f"/var/cache/llama.cpp/cross/{k * 16}", "mtime": m} for k, m in (("a", 1), ("b", 2), ("c", 3))]
+    hv = _cluster(x86=(CPU_PLAN, AMD64, {"found": found}), pi5=(PI5_PLAN, ARM64, {}))
+    act = llama.build_action(hv, ["pi5", "x86"], "x86")
+    assert len(act["cross_builds"]) == 1  # this run's stays, and the newest other (keep_builds 2)
+    assert act["cross_cleanup"] == [f"/var/cache/llama.cpp/{k * 16}.tar.gz" for k in "ab"] + \
+        [f"/var/cache/llama.cpp/build/{k * 16}" for k in "ab"] + [f"/var/cache/llama.cpp/cross/{k * 16}" for k in "ab"]
