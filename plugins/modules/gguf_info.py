@@ -40,7 +40,7 @@ options:
     required: true
 notes:
   - A file that holds the header but not every tensor's data (a download cut short, a header-only test fixture)
-    is still read; RV(gguf.complete) is then false.
+    is still read; C(complete) in RV(gguf) is then false.
 seealso:
   - name: The GGUF file format
     description: ggml's specification of the header, the metadata types and the tensor infos.

@@ -110,10 +110,9 @@ def _nodes(nodes: Any, reserve_bytes: Any) -> list[dict]:
                    else default if default is not None else RESERVE_BYTES[device])
         ram = node.get("ram_bytes")
         ram = None if ram in (None, "", 0) else _values.integer(ram, f"{where}: ram_bytes", 1)
+        ram_reserve = RESERVE_BYTES["cpu"] if default is None else default  # a cuda server's RAM, for token_embd
         out.append({"name": name, "role": role, "device": device, "memory": memory, "reserve": reserve,
-                    "usable": max(memory - reserve, 0), "ram": ram,
-                    "ram_reserve": reserve if device == "cpu" else (default if default is not None
-                                                                      else RESERVE_BYTES["cpu"])})
+                    "usable": max(memory - reserve, 0), "ram": ram, "ram_reserve": ram_reserve})
     names = [n["name"] for n in out]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
