@@ -124,6 +124,24 @@ def _nodes(nodes: Any, reserve_bytes: Any) -> list[dict]:
     return out
 
 
+def card_memory_bytes(stdout: Any, index: int = 0) -> int:
+    """A card's VRAM in bytes from ``nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits`` (one line
+    of MiB per GPU, in nvidia-smi's order): the ``memory_bytes`` of a cuda node. Neither the GPU plan nor the GPU
+    catalog holds a card's memory; the card says it."""
+    text = stdout.decode("utf-8", "replace") if isinstance(stdout, bytes) else stdout
+    if not isinstance(text, str):
+        raise SplitProblem(f"nvidia-smi's memory.total output must be text, not {type(stdout).__name__}")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    number = _values.integer(index, "the GPU index", 0)
+    if number >= len(lines):
+        raise SplitProblem(f"nvidia-smi listed {len(lines)} GPU(s), so it gave no memory.total for GPU {number}")
+    try:
+        mib = _values.integer(lines[number], f"nvidia-smi's memory.total of GPU {number} (MiB)", 1)
+    except _values.ValueProblem as exc:
+        raise SplitProblem(str(exc)) from None
+    return mib * MIB
+
+
 def _fits_from(costs: Sequence[int], start: int, rooms: Sequence[int]) -> bool:
     """Whether layers start.. go, in order and whole, into nodes of the given rooms (filling each in turn is the
     most any order of whole runs can place, so it answers for every assignment)."""

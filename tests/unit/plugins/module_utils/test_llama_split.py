@@ -283,6 +283,16 @@ def test_bad_model_and_context(models):
         split.plan_split(models["8B"], CLUSTER, reserve_bytes="some")
 
 
+def test_the_card_memory_from_nvidia_smi():
+    # nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits prints MiB, one GPU a line
+    assert split.card_memory_bytes("24576\n") == 24 * GIB
+    assert split.card_memory_bytes(b"24576\n8192\n", index=1) == 8 * GIB
+    with pytest.raises(split.SplitProblem, match=r"listed 0 GPU\(s\), so it gave no memory.total for GPU 0"):
+        split.card_memory_bytes("")
+    with pytest.raises(split.SplitProblem, match=r"memory.total of GPU 0 \(MiB\) must be a whole number"):
+        split.card_memory_bytes("[N/A]\n")
+
+
 def test_a_split_problem_is_a_value_problem():
     from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _values
     assert issubclass(split.SplitProblem, _values.ValueProblem)
