@@ -111,8 +111,9 @@ def _nodes(nodes: Any, reserve_bytes: Any) -> list[dict]:
         ram = node.get("ram_bytes")
         ram = None if ram in (None, "", 0) else _values.integer(ram, f"{where}: ram_bytes", 1)
         ram_reserve = RESERVE_BYTES["cpu"] if default is None else default  # a cuda server's RAM, for token_embd
+        holds = _values.boolean(node.get("holds_layers", True), f"{where}: holds_layers")
         out.append({"name": name, "role": role, "device": device, "memory": memory, "reserve": reserve,
-                    "usable": max(memory - reserve, 0), "ram": ram, "ram_reserve": ram_reserve})
+                    "usable": max(memory - reserve, 0), "ram": ram, "ram_reserve": ram_reserve, "holds": holds})
     names = [n["name"] for n in out]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
@@ -188,7 +189,23 @@ def _span(first: int, count: int) -> str:
 
 def plan_split(model: Mapping, nodes: Sequence[Mapping], ctx_size: int = 4096, reserve_bytes: int | None = None
                ) -> dict:
-    """See _plan_split; the shared checks' ValueProblem comes out as SplitProblem (the same sentence)."""
+    """The split of ``model`` (``_gguf.summary``) over ``nodes`` for llama-server: see the module's docstring.
+
+    ``nodes``: the RPC workers in the order of llama-server's --rpc list and the server, each ``name``, ``role``
+    (server or worker), ``device`` (cpu or cuda: the device its llama.cpp uses), ``memory_bytes`` (RAM for a CPU
+    node, the card's VRAM for cuda) and optionally ``reserve_bytes`` (default: ``reserve_bytes`` when given, else
+    RESERVE_BYTES by device), ``holds_layers`` (false: no repeating layer goes there, only what must: the input
+    layer on the server, the output layer on the last device) and, on a cuda server, ``ram_bytes`` (its RAM, which
+    holds the input layer; unchecked when absent). A cuda server takes every layer it is given on its card; a cpu
+    server keeps its share on its CPU.
+    ``ctx_size``: the context llama-server is started with (-c), for the KV cache.
+
+    Returns ``fits``; ``refusal`` ("" or one sentence with the model's bytes, the KV cache, each node's usable bytes
+    and the shortfall); ``tensor_split`` (one number per device, in llama-server's device order: the workers as
+    given, then a cuda server's card) and ``tensor_split_arg`` (comma-joined, "" when there is no device);
+    ``gpu_layers`` (-ngl); ``nodes`` (each ``name``, ``layers``, ``bytes`` held, ``usable_bytes``, ``first_layer``,
+    in the order given); ``lines`` (one per node: what it holds and why); ``needed_bytes``, ``usable_bytes``,
+    ``kv_bytes`` and ``ctx_size``. Raises SplitProblem (a ValueProblem) for input it cannot plan with."""
     try:
         return _plan_split(model, nodes, ctx_size, reserve_bytes)
     except SplitProblem:
@@ -198,21 +215,7 @@ def plan_split(model: Mapping, nodes: Sequence[Mapping], ctx_size: int = 4096, r
 
 
 def _plan_split(model: Any, nodes: Any, ctx_size: Any, reserve_bytes: Any) -> dict:
-    """The split of ``model`` (``_gguf.summary``) over ``nodes`` for llama-server: see the module's docstring.
-
-    ``nodes``: the RPC workers in the order of llama-server's --rpc list and the server, each ``name``, ``role``
-    (server or worker), ``device`` (cpu or cuda: the device its llama.cpp uses), ``memory_bytes`` (RAM for a CPU
-    node, the card's VRAM for cuda) and optionally ``reserve_bytes`` (default: ``reserve_bytes`` when given, else
-    RESERVE_BYTES by device) and, on a cuda server, ``ram_bytes`` (its RAM, which holds the input layer; unchecked
-    when absent). A cuda server takes every layer it is given on its card; a cpu server keeps its share on its CPU.
-    ``ctx_size``: the context llama-server is started with (-c), for the KV cache.
-
-    Returns ``fits``; ``refusal`` ("" or one sentence with the model's bytes, the KV cache, each node's usable bytes
-    and the shortfall); ``tensor_split`` (one number per device, in llama-server's device order: the workers as
-    given, then a cuda server's card) and ``tensor_split_arg`` (comma-joined, "" when there is no device);
-    ``gpu_layers`` (-ngl); ``nodes`` (each ``name``, ``layers``, ``bytes`` held, ``usable_bytes``, ``first_layer``,
-    in the order given); ``lines`` (one per node: what it holds and why); ``needed_bytes``, ``usable_bytes``,
-    ``kv_bytes`` and ``ctx_size``. Raises SplitProblem for input it cannot plan with."""
+    """plan_split without the conversion of the shared checks' errors."""
     info = _model(model)
     ctx = _values.integer(ctx_size, "ctx_size", 1, 1 << 24)
     given = _nodes(nodes, reserve_bytes)
@@ -233,14 +236,17 @@ def _plan_split(model: Any, nodes: Any, ctx_size: Any, reserve_bytes: Any) -> di
     if not input_in_ram:
         fixed[server["name"]] += info["input_bytes"]
     rooms = [n["usable"] - fixed[n["name"]] for n in holders]
+    layer_rooms = [max(room, 0) if n["holds"] else 0 for n, room in zip(holders, rooms, strict=True)]
     kv_total = sum(kv)
     needed = sum(costs) + output + (0 if input_in_ram else info["input_bytes"])
-    usable = sum(n["usable"] for n in holders)
+    usable = sum(n["usable"] for n in holders if n["holds"]) + sum(
+        min(n["usable"], fixed[n["name"]]) for n in holders if not n["holds"])
     label = f"{info['name'] or 'the model'} ({info['architecture']}, {n_layer} layers)"
     weights = needed - kv_total
     head = (f"{label} needs {size(needed)} on these nodes ({size(weights)} of weights + {size(kv_total)} of KV cache"
             f" at ctx {ctx})")
-    usable_list = ", ".join(f"{n['name']} {size(n['usable'])}" for n in holders)
+    usable_list = ", ".join(f"{n['name']} {size(n['usable'])}" + ("" if n["holds"] else " (holds no layer)")
+                            for n in holders)
     refusal = ""
     counts = None
     if needed > usable:
@@ -252,7 +258,7 @@ def _plan_split(model: Any, nodes: Any, ctx_size: Any, reserve_bytes: Any) -> di
         refusal = (f"{head}; {short['name']} must hold {what} ({size(fixed[short['name']])}) but has"
                    f" {size(short['usable'])} usable.")
     else:
-        counts = _assign(costs, [max(room, 0) for room in rooms])
+        counts = _assign(costs, layer_rooms)
         if counts is None:
             refusal = (f"{head}; the nodes have {size(usable)} usable ({usable_list}) but no run of whole layers"
                        f" (up to {size(max(costs))} each with its KV cache) fits them in llama.cpp's order.")
@@ -308,7 +314,7 @@ def _line(node: Mapping, held: Mapping, has_output: bool, output: int, input_byt
     parts = []
     if count:
         cache = sum(kv[first:first + count])
-        parts.append(f"{_span(first, count)} with their KV cache ({size(cache)})")
+        parts.append(f"{_span(first, count)} with {'its' if count == 1 else 'their'} KV cache ({size(cache)})")
     if has_output:
         parts.append(f"the output layer ({size(output)})")
     if node["role"] == "server" and node["device"] == "cpu":
@@ -316,13 +322,13 @@ def _line(node: Mapping, held: Mapping, has_output: bool, output: int, input_byt
     what = " and ".join(parts) if parts else "nothing"
     if node["role"] == "worker":
         why = (f"{what} over RPC in {where}, a share in proportion to its room ({memory} reserve)"
-               if count or has_output else
+               if count or has_output else "nothing: holds_layers is false" if not node["holds"] else
                f"nothing: its share of the room ({memory} reserve) rounds to no whole layer")
     elif node["device"] == "cuda":
         why = (f"{what} on {where} ({memory} reserve), the last of llama-server's devices (after the RPC workers);"
                f" the input layer ({size(input_bytes)}) stays in its RAM, as llama.cpp keeps it on the CPU")
     else:
-        why = (f"{what} on its CPU (-ngl {gpu_layers} of {n_layer + 1} leaves the first {count} layers there;"
-               f" {memory} reserve)")
+        kept = "no repeating layer" if not count else "layer 0" if count == 1 else f"layers 0-{count - 1}"
+        why = f"{what} on its CPU (-ngl {gpu_layers} of {n_layer + 1} leaves {kept} there; {memory} reserve)"
     return f"{node['name']}: holds {count} layer{'s' if count != 1 else ''} ({size(held['bytes'])} of" \
            f" {size(node['usable'])} usable): {why}"

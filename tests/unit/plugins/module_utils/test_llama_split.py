@@ -244,6 +244,12 @@ def test_the_lab_shape_a_cpu_server_and_two_workers(tmp_path):
     check_against_llama_cpp(plan, nodes, model["block_count"])
     assert sum(n["layers"] for n in plan["nodes"]) == model["block_count"]
     assert all(n["layers"] >= 1 for n in plan["nodes"])  # equal room: each of the three holds some of it
+    # the server keeping no layer: every layer on the two workers, -ngl all of them and the output layer
+    plan = split.plan_split(model, [dict(nodes[0], holds_layers=False), *nodes[1:]], ctx_size=512)
+    assert plan["fits"] is True and plan["nodes"][0]["layers"] == 0
+    assert plan["gpu_layers"] == model["block_count"] + 1
+    check_against_llama_cpp(plan, nodes, model["block_count"])
+    assert "leaves no repeating layer there" in plan["lines"][0]
 
 
 # --- input it cannot plan with ---------------------------------------------------------------------------------------
@@ -264,6 +270,7 @@ def test_the_lab_shape_a_cpu_server_and_two_workers(tmp_path):
     ([CLUSTER[0], CLUSTER[0], CLUSTER[3]], "pi-1 is given more than once"),
     ([dict(CLUSTER[3], reserve_bytes=-1)], "reserve_bytes must be a whole number of 0 or more"),
     (["x86"], r"nodes\[0\] must be a mapping"),
+    ([dict(CLUSTER[3], holds_layers="maybe")], "holds_layers must be true or false"),
 ])
 def test_bad_nodes(models, nodes, message):
     with pytest.raises(split.SplitProblem, match=message):
