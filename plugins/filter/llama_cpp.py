@@ -32,7 +32,11 @@ description:
     up to C(llama_cpp_keep_builds)), C(llama_cpp_stale_sources) (source tarballs and unpacked sources other than
     the current source's), C(llama_cpp_build_action) (this host's part - present, build or copy, and whether it
     archives its build - read from every play host's registered plan), C(llama_cpp_restarting) (the workers whose
-    rpc-server restarts in this run).
+    rpc-server restarts in this run), C(llama_cpp_node) (this node's memory for the split: /proc/meminfo's MemTotal,
+    or a CUDA build's card from nvidia-smi), C(llama_cpp_split_nodes) (a server's nodes: its workers in --rpc order,
+    then itself), C(llama_cpp_split) (the split planner's --tensor-split, -ngl, refusal and one line per node),
+    C(llama_cpp_with_split) (the enabled services with llama-server's command line and unit for a split that fits;
+    the planner's refusal otherwise).
   - Pure Python in C(plugins/module_utils/_roles/_llama_cpp.py).
 options:
   _input:
@@ -140,6 +144,22 @@ def llama_cpp_restarting(hostvars, workers) -> list:
     return llama.restarting(hostvars, workers)
 
 
+def llama_cpp_node(meminfo, backend, vram="") -> dict:
+    return llama.node_memory(meminfo, backend, vram)
+
+
+def llama_cpp_split_nodes(hostvars, workers, server) -> list:
+    return llama.split_nodes(hostvars, workers, str(server))
+
+
+def llama_cpp_split(model, nodes, ctx_size, reserve_bytes=None) -> dict:
+    return llama.split(model, nodes, ctx_size, reserve_bytes)
+
+
+def llama_cpp_with_split(plan, split) -> list:
+    return llama.with_split(plan, split)
+
+
 class FilterModule:
     def filters(self):
         return safe_filters({
@@ -151,5 +171,7 @@ class FilterModule:
             "llama_cpp_rpc_allow": llama_cpp_rpc_allow, "llama_cpp_bench_figures": llama_cpp_bench_figures,
             "llama_cpp_api_key_problem": llama_cpp_api_key_problem, "llama_cpp_stale_builds": llama_cpp_stale_builds,
             "llama_cpp_stale_sources": llama_cpp_stale_sources, "llama_cpp_build_action": llama_cpp_build_action,
-            "llama_cpp_restarting": llama_cpp_restarting,
+            "llama_cpp_restarting": llama_cpp_restarting, "llama_cpp_node": llama_cpp_node,
+            "llama_cpp_split_nodes": llama_cpp_split_nodes, "llama_cpp_split": llama_cpp_split,
+            "llama_cpp_with_split": llama_cpp_with_split,
         })

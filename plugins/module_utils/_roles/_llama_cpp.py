@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._common import _values
+from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _llama_split
 
 # The CMake targets. The RPC worker's target is ggml-rpc-server in the llama.cpp that llama-cpp-python 0.3.36
 # vendors (tools/rpc/CMakeLists.txt; its binary bin/ggml-rpc-server); older releases called it rpc-server.
@@ -390,7 +391,8 @@ SERVER_OWNED: tuple[tuple[tuple[str, ...], str], ...] = (
     (("--api-key-file",), "llama_cpp_server_api_key (the role's key file)"),
     (("--rpc",), "llama_cpp_server_rpc and the hosts of llama_cpp_workers_group"),
     (("-c", "--ctx-size"), "llama_cpp_server_ctx_size"),
-    (("-ngl", "--gpu-layers", "--n-gpu-layers"), "llama_cpp_server_gpu_layers"),
+    (("-ngl", "--gpu-layers", "--n-gpu-layers"), "llama_cpp_server_gpu_layers (or, with llama_cpp_split, the split)"),
+    (("-ts", "--tensor-split"), "llama_cpp_split (planned from the model's GGUF header and each node's memory)"),
     (("-t", "--threads"), "llama_cpp_server_threads"),
     (("-a", "--alias"), "llama_cpp_server_alias"),
     (("-lv", "--verbosity", "--log-verbosity"), "llama_cpp_server_log_verbosity"),
@@ -456,7 +458,8 @@ def extra_args(value: Any, name: str = "llama_cpp_server_extra_args") -> list[st
 @_refusing
 def server_argv(settings: Mapping[str, Any]) -> list[str]:
     """llama-server's command line. ``settings``: ``binary``, ``model`` (an absolute path), ``host``, ``port``,
-    ``ctx_size``, ``gpu_layers``, ``threads`` (0: llama.cpp's choice), ``alias``, ``log_verbosity`` (4 logs where
+    ``ctx_size``, ``gpu_layers``, ``tensor_split`` (the split's --tensor-split, empty: none), ``threads`` (0:
+    llama.cpp's choice), ``alias``, ``log_verbosity`` (4 logs where
     each layer went, the RPC workers' buffers included; empty: llama.cpp's 3), ``api_key_file`` (empty: none),
     ``rpc`` (the --rpc list, empty: none), ``extra_args`` (a list, appended as given once none of its words is an
     option the role owns)."""
@@ -469,6 +472,11 @@ def server_argv(settings: Mapping[str, Any]) -> list[str]:
             "--port", str(_values.port(settings.get("port"), "llama_cpp_server_port")),
             "--ctx-size", str(_values.integer(settings.get("ctx_size"), "llama_cpp_server_ctx_size", 1)),
             "--n-gpu-layers", str(_values.integer(settings.get("gpu_layers"), "llama_cpp_server_gpu_layers", 0))]
+    if settings.get("tensor_split"):
+        split = _values.single_line(settings["tensor_split"], "the --tensor-split list")
+        if not all(re.fullmatch(r"[0-9]+(\.[0-9]+)?", part) for part in split.split(",")):
+            raise LlamaCppError(f"the --tensor-split list must be numbers separated by commas, not {split!r}")
+        argv += ["--tensor-split", split]
     threads = _values.integer(settings.get("threads") or 0, "llama_cpp_server_threads", 0)
     if threads:
         argv += ["--threads", str(threads)]
@@ -890,9 +898,10 @@ def plan(settings: Mapping[str, Any], gpu_plan: Mapping[str, Any], facts: Mappin
     rpc_cache_dir = _values.absolute_path(s.get("rpc_cache_dir") or f"{data_dir}/rpc-cache", "llama_cpp_rpc_cache_dir")
     rpc = {"binary": f"{current}/bin/{TARGETS[1]}", "host": s.get("rpc_host"), "port": s.get("rpc_port"),
            "threads": s.get("rpc_threads"), "cache": rpc_cache, "cache_dir": rpc_cache_dir if rpc_cache else ""}
-    svc = services({"serve": serve, "work": work, "allow_open": s.get("allow_open"), "user": s.get("user"),
-                    "data_dir": data_dir, "backend": backend, "server": server, "rpc": rpc,
-                    "server_allow": s.get("server_allow")})
+    services_settings = {"serve": serve, "work": work, "allow_open": s.get("allow_open"), "user": s.get("user"),
+                         "data_dir": data_dir, "backend": backend, "server": server, "rpc": rpc,
+                         "server_allow": s.get("server_allow")}
+    svc = services(services_settings)
     if svc["problems"]:
         raise LlamaCppError(f"{host}: {' '.join(svc['problems'])}")
     firewall = bool(s.get("firewall", True))
@@ -940,6 +949,7 @@ def plan(settings: Mapping[str, Any], gpu_plan: Mapping[str, Any], facts: Mappin
         "cleanup": cleanup,
         "services": serve or work,
         "enabled": enabled,
+        "services_settings": services_settings,
         "user": s.get("user"),
         "folders_of_services": [{"path": data_dir, "group": "root", "mode": "0755"},
                                 {"path": f"{data_dir}/models", "group": "root", "mode": "0755"},
@@ -1034,3 +1044,64 @@ def restarting(hostvars: Mapping[str, Any], workers: Any) -> list[str]:
     """The workers (of a server's plan) that said in this run that their rpc-server restarts."""
     return [w for w in _values.string_list(workers or [], "the workers")
             if str((hostvars.get(w) or {}).get("__llama_cpp_rpc_restarts")).lower() == "true"]
+
+
+# --- the split: llama-server's --tensor-split and -ngl from the model and the nodes (the planner: _llama_split) ----
+
+@_refusing
+def node_memory(meminfo: Any, backend: Any, vram: Any = "") -> dict:
+    """This node as the servers' split sees it (the fact llama_cpp_node): ``device`` (its build's backend: cpu, or
+    cuda - rpc-server and llama-server then use its card), ``memory_bytes`` (RAM from /proc/meminfo's MemTotal, or the
+    first card's VRAM from ``nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits``) and ``ram_bytes``."""
+    match = re.search(r"^MemTotal:\s+([0-9]+) kB$", str(meminfo or ""), re.M)
+    if not match:
+        raise LlamaCppError("/proc/meminfo has no 'MemTotal: N kB' line, so this node's memory is unknown")
+    ram = int(match.group(1)) * 1024
+    if backend == "cuda":
+        return {"device": "cuda", "memory_bytes": _llama_split.card_memory_bytes(vram), "ram_bytes": ram}
+    if backend != "cpu":
+        raise LlamaCppError(f"the build's backend must be cpu or cuda, not {backend!r}")
+    return {"device": "cpu", "memory_bytes": ram, "ram_bytes": ram}
+
+
+@_refusing
+def split_nodes(hostvars: Mapping[str, Any], workers: Any, server: str) -> list[dict]:
+    """The planner's nodes for a server: its RPC workers in the order of its --rpc list, then itself, each from the
+    fact llama_cpp_node the role sets on every host of the play."""
+    out = []
+    for host, role in [(w, "worker") for w in _values.string_list(workers, "the workers")] + [(server, "server")]:
+        node = (hostvars.get(host) or {}).get("llama_cpp_node")
+        if not isinstance(node, Mapping) or not node.get("memory_bytes"):
+            raise LlamaCppError(f"{host}: its memory is not known (the fact llama_cpp_node), so {server} cannot plan"
+                                " the split: run the role on the servers and their workers in one play, or set"
+                                " llama_cpp_split: false")
+        entry = {"name": host, "role": role, "device": node.get("device"), "memory_bytes": node.get("memory_bytes")}
+        if role == "server" and node.get("device") == "cuda" and node.get("ram_bytes"):
+            entry["ram_bytes"] = node["ram_bytes"]
+        out.append(entry)
+    return out
+
+
+@_refusing
+def split(model: Any, nodes: Any, ctx_size: Any, reserve_bytes: Any = None) -> dict:
+    """_llama_split.plan_split (the model's GGUF summary from gguf_info, split_nodes, llama-server's context)."""
+    return _llama_split.plan_split(model, nodes, ctx_size, reserve_bytes)
+
+
+@_refusing
+def with_split(plan_out: Mapping[str, Any], planned: Mapping[str, Any]) -> list[dict]:
+    """The plan's ``enabled`` services with llama-server's command line and unit made again for a split that fits
+    (its -ngl and --tensor-split); a split that does not fit is refused with the planner's sentence; no split (empty:
+    llama_cpp_split false, or check mode before the model is there) leaves them as planned."""
+    if not planned:
+        return list(plan_out.get("enabled") or [])
+    if not isinstance(planned, Mapping) or not planned.get("fits"):
+        raise LlamaCppError(str((planned or {}).get("refusal") or "the model does not fit the nodes"))
+    settings = dict(plan_out.get("services_settings") or {})
+    settings["server"] = dict(settings.get("server") or {}, gpu_layers=planned.get("gpu_layers"),
+                              tensor_split=planned.get("tensor_split_arg") or "")
+    svc = services(settings)
+    if svc["problems"]:
+        raise LlamaCppError(" ".join(svc["problems"]))
+    return [dict(p, argv=svc["server_argv"], text=svc["server_unit"]) if p.get("unit") == UNITS["server"] else p
+            for p in plan_out.get("enabled") or []]

@@ -353,3 +353,45 @@ def test_the_builder_keeps_its_newest_cross_builds():
     assert len(act["cross_builds"]) == 1  # this run's stays, and the newest other (keep_builds 2)
     assert act["cross_cleanup"] == [f"/var/cache/llama.cpp/{k * 16}.tar.gz" for k in "ab"] + \
         [f"/var/cache/llama.cpp/build/{k * 16}" for k in "ab"] + [f"/var/cache/llama.cpp/cross/{k * 16}" for k in "ab"]
+
+
+# tools/server/README.md: the option the split sets (its cell, verbatim)
+SPLIT_DOC = "| `-ts, --tensor-split N0,N1,N2,...` | fraction of the model to offload to each GPU"
+
+
+def test_the_split_sets_tensor_split_and_ngl_on_the_servers_command_line_and_a_refusal_stops_it():
+    from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _llama_cpp as llama
+    assert SPLIT_DOC in _upstream("tools/server/README.md")
+    result, _slurp = run(SERVER)
+    planned = {"fits": True, "refusal": "", "tensor_split": [2.0, 2.0], "tensor_split_arg": "2,2", "gpu_layers": 4}
+    enabled = llama.with_split(result["plan"], planned)
+    serve = next(p for p in enabled if p["unit"] == "llama-server")
+    words = dict(zip(serve["argv"][1::2], serve["argv"][2::2], strict=False))
+    assert words["--tensor-split"] == "2,2" and words["--n-gpu-layers"] == "4"
+    assert f"ExecStart={' '.join(serve['argv'])}" in serve["text"]
+    assert llama.with_split(result["plan"], {}) == result["plan"]["enabled"]  # no split: as planned
+    with pytest.raises(llama.LlamaCppError, match="needs 21.1 MiB"):
+        llama.with_split(result["plan"], {"fits": False, "refusal": "the model needs 21.1 MiB, 9.1 MiB short."})
+    refused, _slurp = run(dict(SERVER, server_extra_args=["-ts", "1,1"]))
+    assert refused["failed"] and "'-ts': --tensor-split is the role's to set (through llama_cpp_split" in refused["msg"]
+
+
+def test_the_split_knows_each_node_from_its_own_facts():
+    from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _llama_cpp as llama
+    # /proc/meminfo's first line as the kernel writes it (Documentation/filesystems/proc.rst: "MemTotal: ... kB")
+    meminfo = "MemTotal:       16608368 kB\nMemFree:         9483060 kB\n"
+    assert llama.node_memory(meminfo, "cpu") == {"device": "cpu", "memory_bytes": 16608368 * 1024,
+                                                  "ram_bytes": 16608368 * 1024}
+    # nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits: MiB, one line per GPU
+    assert llama.node_memory(meminfo, "cuda", "24576\n")["memory_bytes"] == 24576 << 20
+    with pytest.raises(llama.LlamaCppError, match="MemTotal"):
+        llama.node_memory("", "cpu")
+    hv = {"w2": {"llama_cpp_node": {"device": "cpu", "memory_bytes": 8 << 30}},
+          "w1": {"llama_cpp_node": {"device": "cpu", "memory_bytes": 16 << 30}},
+          "srv": {"llama_cpp_node": {"device": "cuda", "memory_bytes": 24 << 30, "ram_bytes": 32 << 30}}}
+    assert llama.split_nodes(hv, ["w2", "w1"], "srv") == [
+        {"name": "w2", "role": "worker", "device": "cpu", "memory_bytes": 8 << 30},
+        {"name": "w1", "role": "worker", "device": "cpu", "memory_bytes": 16 << 30},
+        {"name": "srv", "role": "server", "device": "cuda", "memory_bytes": 24 << 30, "ram_bytes": 32 << 30}]
+    with pytest.raises(llama.LlamaCppError, match="w3: its memory is not known"):
+        llama.split_nodes(hv, ["w3"], "srv")
