@@ -57,7 +57,7 @@ def test_empty_url_and_checksum_give_two_problems():
 
 
 def test_role_refuses_through_its_plan_and_no_checksum_url_is_documented():
-    preflight = yaml.safe_load((ROOT / "roles/nvidia_driver/tasks/preflight.yml").read_text())
+    preflight = yaml.safe_load((ROOT / "roles/nvidia_driver/tasks/plan.yml").read_text())
     text = yaml.safe_dump(preflight)
     # The plan (nvidia_driver_plan) refuses with the same sentences as this filter: one function in module_utils.
     assert "homelab.nvidia_gpu.nvidia_driver_plan" in text and "runfile_checksum" in text
