@@ -41,7 +41,8 @@ def make(args: dict, check_mode: bool) -> dict:
                                  headers_reboot=args["headers_reboot"])
     if stage == "checked":  # the role's public facts are set by this step itself
         done = runtime.checked(base, smi_query=args["smi_query"], smi=args["smi"])
-        return {**done, "ansible_facts": {"nvidia_driver_installed": done["installed"], "nvidia_driver_smi": done["smi"]}}
+        facts = {"nvidia_driver_installed": done["installed"], "nvidia_driver_smi": done["smi"]}
+        return {**done, "ansible_facts": facts}
     return runtime.failed_install(base, rollback=args["rollback"], make_log=args["make_log"],
                                   log_path=args["log_path"], left=args["left"], platform=args["platform"],
                                   apt_error=args["apt_error"])

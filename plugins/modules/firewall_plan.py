@@ -136,9 +136,14 @@ plan:
     files:
       description:
         - The files to write (C(dest)) - the role's unit template and nftables.service's drop-in (C(src)), then the
-          table (C(content)) with the copy module's C(validate) command (C(nft -c -f %s)).
+          table (C(content)) with its C(validate) command (C(nft -c -f %s)).
       type: list
       elements: dict
+    file_set:
+      description:
+        - The arguments of M(homelab.nvidia_gpu.file_set) that writes them in one step - C(directories) and
+          C(files), every file whole (the role's own files read on the controller), owned by root.
+      type: dict
     list_argv:
       description: C(nft list table inet <table>) - whether the table is loaded.
       type: list

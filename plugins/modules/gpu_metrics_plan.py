@@ -119,11 +119,10 @@ EXAMPLES = r"""
     prometheus_hosts: "{{ gpu_metrics_prometheus_hosts }}"
   register: __gpu_metrics_plan
 
-- name: The collector's view of the GPU plan is written
-  ansible.builtin.copy:
-    content: "{{ __gpu_metrics_plan.plan.collector.plan | to_nice_json }}\n"
-    dest: "{{ __gpu_metrics_plan.plan.collector.plan_file }}"
-    mode: "0644"
+- name: The collector, the pure parts it imports, its view of the GPU plan and its units are in place
+  homelab.nvidia_gpu.file_set:
+    directories: "{{ __gpu_metrics_plan.plan.collector.file_set.directories }}"
+    files: "{{ __gpu_metrics_plan.plan.collector.file_set.files }}"
 """
 
 RETURN = r"""
@@ -138,7 +137,9 @@ plan:
       type: dict
     collector:
       description: C(plan) (the collector's view of the GPU plan), C(plan_file), C(lib), C(unit), C(textfile),
-        C(dirs), C(exec), C(interval), C(textfile_dir), C(files) and C(units) (C(src), C(dest)).
+        C(dirs), C(exec), C(interval), C(textfile_dir), C(units) (the unit files' paths) and C(file_set) (the
+        arguments of M(homelab.nvidia_gpu.file_set) - its directories, collect.py and the pure parts it imports,
+        the plan file and the units, whole).
       type: dict
     node_exporter:
       description: V(false), or C(packages), C(args) (its C(ARGS=) line) and C(url).

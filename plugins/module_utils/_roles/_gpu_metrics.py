@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import ipaddress
+import json
 import math
 import os
 import re
@@ -673,6 +674,45 @@ RULES_FILE = "/etc/prometheus/rules/homelab_gpu.rules.yml"
 PROMETHEUS_CONFIG = "/etc/prometheus/prometheus.yml"
 
 
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def collector_units(collector: Mapping[str, Any], managed: str = "Ansible managed") -> dict[str, str]:
+    """The collector's systemd service and timer, whole: {path: text}."""
+    head = f"# {managed} (homelab.nvidia_gpu.gpu_metrics)\n"
+    service = head + "\n".join([
+        "[Unit]", "Description=GPU, driver and eGPU health for node_exporter's textfile collector",
+        "Documentation=https://github.com/homelab/nvidia_gpu (role gpu_metrics)", "",
+        "[Service]", "Type=oneshot", f"ExecStart={collector['exec']}",
+        "# Reads /proc, /sys, /etc and runs nvidia-smi and dkms; writes one file.",
+        "ProtectSystem=strict", f"ReadWritePaths={collector['textfile_dir']}", "ProtectHome=true", "PrivateTmp=true",
+        "NoNewPrivileges=true", "ProtectKernelTunables=true", "ProtectControlGroups=true", "RestrictSUIDSGID=true",
+        "LockPersonality=true", "TimeoutStartSec=60"]) + "\n"
+    timer = head + "\n".join([
+        "[Unit]", f"Description=GPU metrics every {collector['interval']} seconds", "",
+        "[Timer]", "OnBootSec=15", f"OnUnitActiveSec={collector['interval']}", "AccuracySec=1", "",
+        "[Install]", "WantedBy=timers.target"]) + "\n"
+    return {f"/etc/systemd/system/{UNIT}.service": service, f"/etc/systemd/system/{UNIT}.timer": timer}
+
+
+def collector_file_set(collector: Mapping[str, Any], collect_py: str, managed: str = "Ansible managed") -> dict:
+    """What homelab.nvidia_gpu.file_set writes for the collector in one step: its directories, collect.py (the role's
+    file, COLLECT_PY), the pure parts it imports (this file and _values.py, beside it), its view of the GPU plan and
+    its units."""
+    texts = {f"{LIB}/collect.py": collect_py, f"{LIB}/_gpu_metrics.py": _read(os.path.abspath(__file__)),
+             f"{LIB}/_values.py": _read(os.path.abspath(_values.__file__)),
+             PLAN_FILE: _json_text(collector["plan"]), **collector_units(collector, managed)}
+    return {"directories": [{"path": path} for path in collector["dirs"]],
+            "files": [{"path": path, "content": text} for path, text in texts.items()]}
+
+
+def _json_text(value: Any) -> str:
+    """As Ansible's to_nice_json writes it (indent 4, sorted keys), with a final newline."""
+    return json.dumps(value, indent=4, sort_keys=True, ensure_ascii=False) + "\n"
+
+
 def role_plan(options: Mapping[str, Any], gpu_plan: Mapping[str, Any], hostvars: Any = None,
               prometheus_servers: Sequence[str] = (), host: str = "") -> dict:
     """Everything the role gpu_metrics does on one host, from its options (the variables without their
@@ -704,12 +744,7 @@ def role_plan(options: Mapping[str, Any], gpu_plan: Mapping[str, Any], hostvars:
         "plan": plan_summary(gpu_plan), "plan_file": PLAN_FILE, "lib": LIB, "unit": UNIT, "textfile": textfile,
         "dirs": [LIB, PLAN_FILE.rsplit("/", 1)[0], found["textfile_dir"]],
         "exec": found["collector_exec"], "interval": found["interval"], "textfile_dir": found["textfile_dir"],
-        # collect.py from the role's files; the pure parts from the collection, beside it on the host
-        "files": [{"src": "collect.py", "dest": f"{LIB}/collect.py"},
-                  {"src": os.path.abspath(__file__), "dest": f"{LIB}/_gpu_metrics.py"},
-                  {"src": os.path.abspath(_values.__file__), "dest": f"{LIB}/_values.py"}],
-        "units": [{"src": f"collector.{kind}.j2", "dest": f"/etc/systemd/system/{UNIT}.{kind}"}
-                  for kind in ("service", "timer")],
+        "units": [f"/etc/systemd/system/{UNIT}.{kind}" for kind in ("service", "timer")],
     }
     exporter = found["exporter"]
     endpoint = {"address": exporter["address"], "port": exporter["port"]} if exporter_on else None

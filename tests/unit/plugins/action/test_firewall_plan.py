@@ -8,6 +8,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import subprocess
+from pathlib import Path
 from unittest.mock import MagicMock
 
 import pytest
@@ -139,3 +140,15 @@ def test_nft_refuses_a_broken_table_through_the_plans_validate(tmp_path):
     validate = [nft if w == "/usr/sbin/nft" else w for w in shlex.split(command)]
     done = subprocess.run([*prefix, *validate], capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode != 0
+
+
+def test_the_file_set_holds_the_roles_own_files_whole_and_the_checked_table():
+    plan = run({"name": "x", "ports": NODE})["plan"]
+    file_set = plan["file_set"]
+    assert [d["path"] for d in file_set["directories"]] == plan["directories"]
+    files = {f["path"]: f for f in file_set["files"]}
+    roles = Path(__file__).resolve().parents[4] / "roles/firewall/files"
+    assert files["/etc/systemd/system/homelab-nftables@.service"]["content"] == (
+        roles / "homelab-nftables@.service").read_text()
+    assert files[plan["path"]] == {"path": plan["path"], "content": plan["text"], "owner": "root", "group": "root",
+                                   "validate": "/usr/sbin/nft -c -f %s"}

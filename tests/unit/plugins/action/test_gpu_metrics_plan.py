@@ -48,10 +48,9 @@ def test_node_plan_publishes_its_endpoint_and_admits_the_prometheus_hosts():
     assert plan["prometheus"] is False
     collector = plan["collector"]
     assert collector["plan"]["branch"] == "580" and collector["textfile"].endswith("/homelab_gpu.prom")
-    assert [f["dest"] for f in collector["files"]] == [f"{_gpu_metrics.LIB}/{n}"
-                                                       for n in ("collect.py", "_gpu_metrics.py", "_values.py")]
-    assert collector["units"][1] == {"src": "collector.timer.j2",
-                                     "dest": "/etc/systemd/system/homelab-gpu-metrics.timer"}
+    assert [f["path"] for f in collector["file_set"]["files"]][:3] == [
+        f"{_gpu_metrics.LIB}/{n}" for n in ("collect.py", "_gpu_metrics.py", "_values.py")]
+    assert collector["units"][1] == "/etc/systemd/system/homelab-gpu-metrics.timer"
     assert "warnings" not in result
 
 
@@ -108,3 +107,29 @@ def test_null_address_is_the_narrowest_that_works():
     assert other["plan"]["endpoint"]["address"] == "10.0.0.7"
     none = run({"gpu_plan": GPU_PLAN}, host="node1")
     assert none["failed"] and "gpu_metrics_node_exporter_address is empty" in none["msg"]
+
+
+def test_the_file_set_installs_a_collector_that_runs(tmp_path):
+    """Every file the role's one file_set step writes, put under a scratch root: the real collect.py runs from there
+    (it imports the pure parts beside it) on the plan file it is given, and writes its textfile."""
+    import subprocess
+    import sys
+    file_set = run({"gpu_plan": GPU_PLAN, "node_exporter_address": "10.0.0.7"})["plan"]["collector"]["file_set"]
+    for entry in file_set["directories"]:
+        (tmp_path / entry["path"].lstrip("/")).mkdir(parents=True, exist_ok=True)
+    for entry in file_set["files"]:
+        target = tmp_path / entry["path"].lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)  # /etc/systemd/system is there on a host
+        target.write_text(entry["content"])
+    paths = [entry["path"] for entry in file_set["files"]]
+    assert "/etc/systemd/system/homelab-gpu-metrics.timer" in paths and "/etc/homelab-gpu-metrics/plan.json" in paths
+    out = tmp_path / "out/homelab_gpu.prom"
+    out.parent.mkdir()
+    proc = subprocess.run([sys.executable, str(tmp_path / "usr/local/lib/homelab-gpu-metrics/collect.py"),
+                           "--plan", str(tmp_path / "etc/homelab-gpu-metrics/plan.json"), "--out", str(out),
+                           "--sysfs-root", str(tmp_path), "--proc-root", str(tmp_path)],
+                          capture_output=True, text=True, cwd=tmp_path, env={"PATH": "/nonexistent"}, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "homelab_gpu" in out.read_text()
+    service = next(e["content"] for e in file_set["files"] if e["path"].endswith(".service"))
+    assert "ExecStart=/usr/bin/python3 /usr/local/lib/homelab-gpu-metrics/collect.py --plan" in service
