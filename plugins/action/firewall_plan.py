@@ -18,7 +18,7 @@ ROOT = {"owner": "root", "group": "root"}
 
 
 def file_set(plan: dict) -> dict:
-    """The arguments of homelab.nvidia_gpu.file_set: the directories, then every file whole (the table with its check)."""
+    """The arguments of homelab.nvidia_gpu.file_set: the directories, then every file whole (the table checked)."""
     files = []
     for entry in plan["files"]:
         if "src" in entry:
