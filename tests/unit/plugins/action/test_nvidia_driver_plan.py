@@ -199,7 +199,8 @@ def test_a_loaded_older_module_needs_a_reboot():
     checked = answer["plan"]
     assert checked["smi"]["gpu_names"] == ["Tesla P10"] and checked["smi"]["cuda_version"] == "13.0"
     # the step sets the role's public facts itself (no set_fact after it)
-    assert answer["ansible_facts"] == {"nvidia_driver_installed": checked["installed"], "nvidia_driver_smi": checked["smi"]}
+    facts = {"nvidia_driver_installed": checked["installed"], "nvidia_driver_smi": checked["smi"]}
+    assert answer["ansible_facts"] == facts
 
 
 def test_bad_arguments_fail_with_a_sentence_not_a_traceback():
