@@ -126,7 +126,8 @@ plan:
       description: The Container Toolkit repository's keyring.
       type: str
     write:
-      description: The files to write, each C(path) and its whole C(content) (sources and pin file).
+      description: The files to write (sources and pin file), each C(path), its whole C(content), C(owner) and
+        C(group) - the O(homelab.nvidia_gpu.file_set#module:files) of one M(homelab.nvidia_gpu.file_set) step.
       type: list
       elements: dict
     absent:

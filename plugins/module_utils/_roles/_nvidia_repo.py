@@ -36,6 +36,7 @@ CUDA_ARCHES = {"x86_64": "x86_64", "aarch64": "sbsa"}
 DEB_ARCHES = {"x86_64": "amd64", "aarch64": "arm64"}
 # Raspberry Pi OS reports "Debian" on arm64; its 32-bit "Raspbian" is refused by the arch map anyway.
 DISTRIBUTION_ALIASES = {"Raspbian": "Debian"}
+ROOT_OWNED = {"owner": "root", "group": "root"}  # each written file, as homelab.nvidia_gpu.file_set takes it
 
 
 def supported() -> str:
@@ -173,11 +174,11 @@ def role_plan(args: Mapping[str, Any], managed: str = "Ansible managed") -> dict
     for text, path, keyring in ((out["cuda_sources"], cuda_path, out["cuda_keyring"]),
                                 (out["toolkit_sources"], toolkit_path, out["toolkit_keyring"])):
         if text:
-            write.append({"path": path, "content": head + text})
+            write.append({"path": path, "content": head + text, **ROOT_OWNED})
         else:
             absent += [path, keyring]
     if out["pin"]:
-        write.append({"path": PIN_FILE, "content": head + out["pin"]})
+        write.append({"path": PIN_FILE, "content": head + out["pin"], **ROOT_OWNED})
     else:
         absent.append(PIN_FILE)
     toolkit_base = _values.url(args.get("toolkit_base_url"), "nvidia_repo_toolkit_base_url").rstrip("/") \
