@@ -282,15 +282,16 @@ plan:
       C(installed), C(cached), C(source) (C(url), C(sha256), C(tarball), C(dir), C(subdir), C(strip), C(tree),
       C(archive)), C(dest), C(packages), C(ccache_dir), C(configure) and C(compile) (argv), C(environment),
       C(record) (build.json), C(arch), C(release) (distribution and major version), C(cross) (an arm64 CPU build
-      that an amd64 host of the same release may cross-compile), C(can_cross) (this host can: amd64 Debian).
+      that an amd64 host of the same release may cross-compile), C(can_cross) (this host can, an amd64 Debian host).
     - C(packages) (the binaries' runtime), C(builds), C(current), C(build_root), C(keep_builds), C(cross_found)
       (cross-compiled builds under the build root), C(folders), C(cleanup) (paths to remove).
     - C(services), C(enabled) (the services of this host, the worker first), C(user), C(data_dir),
-      C(folders_of_services), C(model) (C(path), C(url), C(sha256), C(fetch)).
+      C(folders_of_services), C(model) (C(path), C(url), C(sha256), C(fetch)), C(services_settings) (what the units
+      are made from, for the split to make llama-server's again).
     - C(serve) and C(worker) - C(enabled), C(unit), C(text) (the whole unit), C(argv), C(restart) (the handler),
       C(firewall) (C(name), C(port), C(state), C(allow), C(exposes)); C(serve) also C(url), C(model), C(api_key_file),
       C(api_key) (whether one is set), C(rpc), C(workers), C(health_retries); C(worker) also C(endpoint), C(port),
-      C(listening) (a pattern for C(ss)'s output), C(cache_dir) (its tensor cache, LLAMA_CACHE; empty: none).
+      C(listening) (a pattern for C(ss)'s output), C(cache_dir) (its tensor cache, LLAMA_CACHE; empty for none).
     - C(bench) - C(argv), C(model). C(summary) - one line of what this host builds and runs.
   type: dict
   returned: success

@@ -380,8 +380,8 @@ def test_the_split_knows_each_node_from_its_own_facts():
     from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _llama_cpp as llama
     # /proc/meminfo's first line as the kernel writes it (Documentation/filesystems/proc.rst: "MemTotal: ... kB")
     meminfo = "MemTotal:       16608368 kB\nMemFree:         9483060 kB\n"
-    assert llama.node_memory(meminfo, "cpu") == {"device": "cpu", "memory_bytes": 16608368 * 1024,
-                                                  "ram_bytes": 16608368 * 1024}
+    ram = 16608368 * 1024
+    assert llama.node_memory(meminfo, "cpu") == {"device": "cpu", "memory_bytes": ram, "ram_bytes": ram}
     # nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits: MiB, one line per GPU
     assert llama.node_memory(meminfo, "cuda", "24576\n")["memory_bytes"] == 24576 << 20
     with pytest.raises(llama.LlamaCppError, match="MemTotal"):
