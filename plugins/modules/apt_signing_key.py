@@ -44,18 +44,48 @@ options:
       - The full fingerprints of the primary keys the file must hold, checked out of band. Spaces and case
         do not matter; a C(0x) prefix is dropped. 40 hexadecimal digits for a v4 key (64 for v5/v6).
       - The file must hold exactly these primary keys, no other.
+      - Required unless O(keyrings) is given.
     type: list
     elements: str
-    required: true
   dest:
     description:
       - The keyring to write, the path apt's C(Signed-By) names. Must be absolute; its directory must exist
-        (except in check mode).
+        (except in check mode). Required unless O(keyrings) is given.
       - A symlinked O(dest) is written through its link, as the collection's config-file modules do - the target
         changes and the link stays; O(mode), O(owner) and O(group) apply to the target. A dangling link, a link
         loop and anything that is not a regular file (a FIFO, a device, a directory) are refused.
     type: path
-    required: true
+  keyrings:
+    description:
+      - Several keyrings in one step, in place of O(url)/O(src), O(fingerprints) and O(dest) - each entry has
+        those four (one of C(url) and C(src)) and may have its own C(name) and C(hint); O(armor), O(mode),
+        O(owner), O(group) and O(timeout) apply to all.
+      - Every key is downloaded and checked before the first keyring is written, so one wrong key leaves every
+        keyring as it was.
+    type: list
+    elements: dict
+    suboptions:
+      url:
+        description: As O(url).
+        type: str
+      src:
+        description: As O(src).
+        type: path
+      fingerprints:
+        description: As O(fingerprints).
+        type: list
+        elements: str
+        required: true
+      dest:
+        description: As O(dest).
+        type: path
+        required: true
+      name:
+        description: As O(name).
+        type: str
+      hint:
+        description: As O(hint).
+        type: str
   armor:
     description:
       - Write an ASCII-armored keyring instead of a binary one. apt reads both; a binary keyring suits a
@@ -101,6 +131,18 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: NVIDIA's two keys, both checked before either keyring is written
+  homelab.nvidia_gpu.apt_signing_key:
+    keyrings:
+      - url: https://developer.download.nvidia.com/compute/cuda/repos/debian12/x86_64/3bf863cc.pub
+        fingerprints: [EB693B3035CD5710E231E123A4B469963BF863CC]
+        dest: /etc/apt/keyrings/nvidia-cuda.gpg
+        name: CUDA key
+      - url: https://nvidia.github.io/libnvidia-container/gpgkey
+        fingerprints: [C95B321B61E88C1809C4F759DDCAE044F796ECB0]
+        dest: /etc/apt/keyrings/nvidia-container-toolkit.gpg
+        name: Container Toolkit key
+
 - name: Docker's key is checked against its pinned fingerprint and installed as a keyring
   homelab.nvidia_gpu.apt_signing_key:
     url: https://download.docker.com/linux/debian/gpg
@@ -118,9 +160,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+results:
+  description: With O(keyrings), each keyring's RV(dest), RV(fingerprints), RV(keys) and C(changed), in order.
+  returned: with O(keyrings)
+  type: list
+  elements: dict
 dest:
   description: The keyring path.
-  returned: always
+  returned: without O(keyrings)
   type: str
   sample: /etc/apt/keyrings/docker.gpg
 fingerprints:
@@ -406,7 +453,9 @@ def apply_attributes(module: AnsibleModule, dest: str, changed: bool) -> bool:
     return module.set_group_if_different(dest, params["group"], changed)
 
 
-def run_module(module: AnsibleModule) -> dict:
+def check_one(module: AnsibleModule) -> tuple[dict, str, bytes]:
+    """Download (or read) and check one key against its pins: (the result, the real keyring path, gpg's export of the
+    pinned keys). Nothing is written."""
     params = module.params
     dest = params["dest"]
     real, pinned = check_params(module)
@@ -456,11 +505,51 @@ def run_module(module: AnsibleModule) -> dict:
     finally:
         gpg.close()
 
-    if changed and not module.check_mode:
+    return result, real, exported
+
+
+def finish(module: AnsibleModule, checked: tuple[dict, str, bytes]) -> dict:
+    """Write a checked keyring where it differs (not in check mode) and set its mode and owners."""
+    result, real, exported = checked
+    if result["changed"] and not module.check_mode:
         write_atomic(module, real, exported)
     if os.path.exists(real):
         result["changed"] = apply_attributes(module, real, result["changed"])
     return result
+
+
+def run_module(module: AnsibleModule) -> dict:
+    """One keyring (O(url) or O(src), O(fingerprints), O(dest)), or every one of O(keyrings): all of them downloaded
+    and checked before the first is written."""
+    if not module.params["keyrings"]:
+        for option in ("fingerprints", "dest"):
+            if module.params[option] is None:
+                raise Refused(f"{option} is required (or list every keyring in keyrings)")
+        return finish(module, check_one(module))
+    shared = dict(module.params)
+    checked = []
+    for number, entry in enumerate(shared["keyrings"]):
+        if bool(entry.get("url")) == bool(entry.get("src")):
+            raise Refused(f"keyrings[{number}] needs exactly one of url and src. Nothing was written.")
+        module.params = {**shared, **{k: entry.get(k) for k in KEYRING_OPTIONS}, "keyrings": None}
+        module.params["name"] = entry.get("name") or shared["name"]
+        module.params["hint"] = entry.get("hint") or shared["hint"]
+        try:
+            checked.append((dict(module.params), check_one(module)))
+        except Refused as exc:
+            if number == 0:
+                raise
+            raise Refused(f"{exc} The keyrings listed before it were not written either.") from exc
+    results = []
+    for params, one in checked:
+        module.params = params
+        results.append(finish(module, one))
+    module.params = shared
+    return {"changed": any(r["changed"] for r in results), "results": results,
+            **({"diff": [r["diff"] for r in results if "diff" in r]} if module._diff else {})}
+
+
+KEYRING_OPTIONS = ("url", "src", "fingerprints", "dest")
 
 
 def main() -> None:
@@ -468,8 +557,13 @@ def main() -> None:
         argument_spec={
             "url": {"type": "str"},
             "src": {"type": "path"},
-            "fingerprints": {"type": "list", "elements": "str", "required": True},
-            "dest": {"type": "path", "required": True},
+            "fingerprints": {"type": "list", "elements": "str"},
+            "dest": {"type": "path"},
+            "keyrings": {"type": "list", "elements": "dict", "options": {
+                "url": {"type": "str"}, "src": {"type": "path"},
+                "fingerprints": {"type": "list", "elements": "str", "required": True},
+                "dest": {"type": "path", "required": True},
+                "name": {"type": "str"}, "hint": {"type": "str"}}},
             "armor": {"type": "bool", "default": False},
             "mode": {"type": "raw", "default": "0644"},
             "owner": {"type": "str"},
@@ -478,14 +572,14 @@ def main() -> None:
             "name": {"type": "str", "default": "key"},
             "hint": {"type": "str", "default": ""},
         },
-        mutually_exclusive=[("url", "src")],
-        required_one_of=[("url", "src")],
+        mutually_exclusive=[("url", "src", "keyrings"), ("keyrings", "fingerprints"), ("keyrings", "dest")],
+        required_one_of=[("url", "src", "keyrings")],
         supports_check_mode=True,
     )
     try:
         result = run_module(module)
     except Refused as exc:
-        module.fail_json(msg=str(exc), dest=module.params["dest"])
+        module.fail_json(msg=str(exc), dest=module.params.get("dest"))
     module.exit_json(**result)
 
 

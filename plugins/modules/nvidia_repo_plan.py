@@ -119,6 +119,11 @@ plan:
       description: The keys to fetch and check - C(name), C(url), C(fingerprint), C(keyring).
       type: list
       elements: dict
+    keyrings:
+      description: The same keys as the O(homelab.nvidia_gpu.apt_signing_key#module:keyrings) of one
+        M(homelab.nvidia_gpu.apt_signing_key) step - C(url), C(fingerprints), C(dest), C(name), C(hint).
+      type: list
+      elements: dict
     cuda_keyring:
       description: The CUDA repository's keyring.
       type: str

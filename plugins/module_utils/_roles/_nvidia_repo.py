@@ -191,4 +191,10 @@ def role_plan(args: Mapping[str, Any], managed: str = "Ansible managed") -> dict
         "stale": {"find": bool(remove_stale and out["signing_keys"]), "patterns": STALE_PATTERNS,
                   "excludes": [CUDA_SOURCES, TOOLKIT_SOURCES], "regex": regex},
         "uris": [uri for uri in (out["cuda_uri"], out["toolkit_uri"]) if uri],
+        # homelab.nvidia_gpu.apt_signing_key's keyrings: every key checked before the first keyring is written
+        "keyrings": [{"url": key["url"], "fingerprints": [key["fingerprint"]], "dest": key["keyring"],
+                      "name": f"{key['name']} key",
+                      "hint": "No apt source was written. If NVIDIA rotated the key, check the new one out of band "
+                              f"and set nvidia_repo_{key['name']}_key_fingerprint."}
+                     for key in out["signing_keys"]],
     }

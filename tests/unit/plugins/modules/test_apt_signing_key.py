@@ -454,3 +454,34 @@ def test_symlinked_dest_that_leads_nowhere_regular_is_refused(run_module, tmp_pa
     failed, result = run(run_module, tmp_path, keys["A"]["bin"], [keys["A"]["fpr"]])
     assert failed and needle in result["msg"], result
     assert tree(tmp_path) == before
+
+
+def test_keyrings_are_all_checked_before_the_first_is_written(run_module, tmp_path, keys):
+    """keyrings: two keys in one step; the second wrong leaves the first keyring unwritten too (real gpg)."""
+    (tmp_path / "keyrings").mkdir()
+    (tmp_path / "a.key").write_bytes(keys["A"]["asc"])
+    (tmp_path / "b.key").write_bytes(keys["B"]["asc"])
+    first = {"src": str(tmp_path / "a.key"), "fingerprints": [keys["A"]["fpr"]],
+             "dest": str(tmp_path / "keyrings/a.gpg"), "name": "CUDA key"}
+    wrong = {"src": str(tmp_path / "b.key"), "fingerprints": [keys["C"]["fpr"]],
+             "dest": str(tmp_path / "keyrings/b.gpg"), "name": "toolkit key", "hint": "Set the pin."}
+    failed, result = run_module(apt_signing_key, {"keyrings": [first, wrong]})
+    assert failed and result["msg"].startswith("Refusing the toolkit key from ") and "Set the pin." in result["msg"]
+    assert result["msg"].endswith("The keyrings listed before it were not written either.")
+    assert os.listdir(tmp_path / "keyrings") == []
+    right = {**wrong, "fingerprints": [keys["B"]["fpr"]]}
+    failed, result = run_module(apt_signing_key, {"keyrings": [first, right]})
+    assert not failed and result["changed"] and [r["changed"] for r in result["results"]] == [True, True]
+    assert [k.fingerprint for k in listing(tmp_path / "keyrings/b.gpg")] == [keys["B"]["fpr"]]
+    failed, result = run_module(apt_signing_key, {"keyrings": [first, right]})
+    assert not failed and not result["changed"]
+
+
+def test_keyrings_entry_needs_one_source_and_excludes_the_single_options(run_module, tmp_path, keys):
+    entry = {"fingerprints": [keys["A"]["fpr"]], "dest": str(tmp_path / "a.gpg")}
+    failed, result = run_module(apt_signing_key, {"keyrings": [entry]})
+    assert failed and "needs exactly one of url and src" in result["msg"]
+    failed, result = run_module(apt_signing_key, {"keyrings": [{**entry, "src": "/x"}], "dest": str(tmp_path / "b")})
+    assert failed and "mutually exclusive" in result["msg"]
+    failed, result = run_module(apt_signing_key, {"src": "/x"})
+    assert failed and "fingerprints is required" in result["msg"]
