@@ -290,7 +290,8 @@ plan:
       are made from, for the split to make llama-server's again).
     - C(serve) and C(worker) - C(enabled), C(unit), C(text) (the whole unit), C(argv), C(restart) (the handler),
       C(firewall) (C(name), C(port), C(state), C(allow), C(exposes)); C(serve) also C(url), C(model), C(api_key_file),
-      C(api_key) (whether one is set), C(rpc), C(workers), C(health_retries); C(worker) also C(endpoint), C(port),
+      C(api_key) (whether one is set), C(rpc), C(workers), C(rpc_workers) (the workers in C(--rpc), in its order),
+      C(health_retries); C(worker) also C(endpoint), C(port),
       C(listening) (a pattern for C(ss)'s output), C(cache_dir) (its tensor cache, LLAMA_CACHE; empty for none).
     - C(bench) - C(argv), C(model). C(summary) - one line of what this host builds and runs.
   type: dict

@@ -927,6 +927,7 @@ def plan(settings: Mapping[str, Any], gpu_plan: Mapping[str, Any], facts: Mappin
                   "restart": "llama_cpp server restart", "url": url, "model": model["path"] if serve else "",
                   "api_key_file": API_KEY_FILE, "api_key": api_key, "rpc": rpc_list,
                   "workers": workers if serve else [], "health_retries": -(-timeout // 3),
+                  "rpc_workers": workers if serve and rpc_list else [],  # the split's devices, in --rpc order
                   "firewall": {"name": "llama_cpp_server", "port": server_port,
                                "state": "present" if firewall and svc["server_allow"] is not None else "absent",
                                "allow": svc["server_allow"] or [], "exposes": svc["server_exposes"]}}

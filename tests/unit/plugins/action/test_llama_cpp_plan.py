@@ -370,6 +370,9 @@ def test_the_split_sets_tensor_split_and_ngl_on_the_servers_command_line_and_a_r
     assert words["--tensor-split"] == "2,2" and words["--n-gpu-layers"] == "4"
     assert f"ExecStart={' '.join(serve['argv'])}" in serve["text"]
     assert llama.with_split(result["plan"], {}) == result["plan"]["enabled"]  # no split: as planned
+    assert result["plan"]["serve"]["rpc_workers"] == ["w1", "w2"]  # the split's devices: the --rpc list's workers
+    alone, _slurp = run(dict(SERVER, server_rpc=False))
+    assert alone["plan"]["serve"]["rpc_workers"] == [] and "--rpc" not in alone["plan"]["serve"]["argv"]
     with pytest.raises(llama.LlamaCppError, match="needs 21.1 MiB"):
         llama.with_split(result["plan"], {"fits": False, "refusal": "the model needs 21.1 MiB, 9.1 MiB short."})
     refused, _slurp = run(dict(SERVER, server_extra_args=["-ts", "1,1"]))
