@@ -373,7 +373,7 @@ def test_the_split_sets_tensor_split_and_ngl_on_the_servers_command_line_and_a_r
     assert result["plan"]["serve"]["rpc_workers"] == ["w1", "w2"]  # the split's devices: the --rpc list's workers
     alone, _slurp = run(dict(SERVER, server_rpc=False))
     assert alone["plan"]["serve"]["rpc_workers"] == [] and "--rpc" not in alone["plan"]["serve"]["argv"]
-    with pytest.raises(llama.LlamaCppError, match="needs 21.1 MiB"):
+    with pytest.raises(llama.LlamaCppError, match=r"needs 21\.1 MiB"):
         llama.with_split(result["plan"], {"fits": False, "refusal": "the model needs 21.1 MiB, 9.1 MiB short."})
     refused, _slurp = run(dict(SERVER, server_extra_args=["-ts", "1,1"]))
     assert refused["failed"] and "'-ts': --tensor-split is the role's to set (through llama_cpp_split" in refused["msg"]
