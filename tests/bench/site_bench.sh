@@ -13,8 +13,9 @@
 # timed. Debian packages come from the real archive, so the network is part of the figures.
 # BENCH_KEEP=1 keeps the containers afterwards. BENCH_FOUR=0 leaves out the 4-host runs.
 # The no-op run is also measured for the commit in tests/bench/baseline.rev (BENCH_BASELINE=<rev> to pick
-# another, BENCH_BASELINE= to skip): a git worktree of it converges a fresh host and re-runs, in the same run on
-# the same machine, so the table prints now/start ratios of task results and seconds.
+# another, BENCH_BASELINE= to skip): a git worktree of it converges a host of its own (nvgpu-bench-base-1), then the
+# two no-op runs take turns, BENCH_NOOP_RUNS times each (default 3), in the same run on the same machine, so the table
+# prints now/start ratios of task results and of the median seconds (turns: a drift of the machine's speed hits both).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -32,7 +33,7 @@ log() { printf '[bench] %s\n' "$*" >&2; }
 
 cleanup() {
   if [ "${BENCH_KEEP:-0}" != 1 ]; then
-    for n in 1 2 3 4; do docker rm -f "nvgpu-bench-$n" >/dev/null 2>&1 || true; done
+    for n in 1 2 3 4 base-1; do docker rm -f "nvgpu-bench-$n" >/dev/null 2>&1 || true; done
   fi
   [ ! -d "$work/base" ] || git worktree remove --force "$work/base" >/dev/null 2>&1 || true
   rm -rf "$work"
@@ -42,9 +43,10 @@ trap cleanup EXIT
 [ -e tests/lab/mirror/READY ] || { log "fixture mirror not built: run make setup"; exit 1; }
 [ "$(docker inspect --format '{{.State.Running}}' nvgpu-lab-mirror 2>/dev/null)" = true ] || tests/lab/mirror/serve.sh
 
-# inventory NAME COUNT [TREE]: a lab-like inventory of COUNT GPU nodes, reusing TREE's inventories/lab/group_vars
+# inventory NAME COUNT [TREE] [PREFIX]: a lab-like inventory of COUNT GPU nodes, containers nvgpu-bench-PREFIXn,
+# reusing TREE's inventories/lab/group_vars
 inventory() {
-  local dir=$work/$1 n
+  local dir=$work/$1 n prefix=${4:-}
   mkdir -p "$dir"
   ln -sfn "${3:-$root}/inventories/lab/group_vars" "$dir/group_vars"
   {
@@ -54,17 +56,18 @@ inventory() {
     for g in lab gpu_nodes docker_hosts k8s_nodes x86; do
       echo "    $g:"
       echo "      hosts:"
-      for n in $(seq 1 "$2"); do echo "        bench-$n: {ansible_host: nvgpu-bench-$n}"; done
+      for n in $(seq 1 "$2"); do echo "        bench-$n: {ansible_host: nvgpu-bench-$prefix$n}"; done
     done
   } >"$dir/hosts.yml"
   echo "$dir"
 }
 
+# fresh_containers COUNT [PREFIX]: new containers nvgpu-bench-PREFIX1..COUNT (hostnames bench-N)
 fresh_containers() {
   local n
   for n in $(seq 1 "$1"); do
-    docker rm -f "nvgpu-bench-$n" >/dev/null 2>&1 || true
-    docker run -d --name "nvgpu-bench-$n" --hostname "bench-$n" --platform linux/amd64 \
+    docker rm -f "nvgpu-bench-${2:-}$n" >/dev/null 2>&1 || true
+    docker run -d --name "nvgpu-bench-${2:-}$n" --hostname "bench-$n" --platform linux/amd64 \
       --cap-add SYS_ADMIN --cap-add NET_ADMIN --cgroupns host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
       --tmpfs /run:exec --tmpfs /run/lock --tmpfs /tmp:exec,mode=1777 --network nvgpu-lab "$image" >/dev/null
   done
@@ -103,6 +106,7 @@ floor() {
 }
 
 ratio() { python3 -c "print(f'{$1 / ($2):.2f}')"; }
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 inv1=$(inventory one 1)
@@ -118,7 +122,7 @@ if [ "$ANSIBLE_STRATEGY" = linear ]; then floor_strategy=$floor_linear; else flo
 log "1 host: fresh converge"
 fresh1=$(timed site-fresh-1 "$inv1" playbooks/site.yml)
 log "1 host: no-op re-run"
-noop1=$(timed site-noop-1 "$inv1" playbooks/site.yml)
+noop1=$(timed site-noop-1 "$inv1" playbooks/site.yml 1)
 noop_ok=$(recap site-noop-1 ok)
 noop_changed=$(recap site-noop-1 changed)
 noop_skipped=$(recap site-noop-1 skipped)
@@ -130,11 +134,18 @@ if [ -n "$base_rev" ]; then
   git worktree add --detach "$work/base" "$base_rev" >/dev/null 2>&1
   mkdir -p "$work/base-collections/ansible_collections/homelab"
   ln -sfn "$work/base" "$work/base-collections/ansible_collections/homelab/nvidia_gpu"
-  inv_base=$(inventory base-inventory 1 "$work/base")
-  fresh_containers 1
+  inv_base=$(inventory base-inventory 1 "$work/base" base-)
+  fresh_containers 1 base-
   ansible-playbook -i "$inv_base" molecule/site/prepare.yml >"$logs/prepare-base.log" 2>&1
   (cd "$work/base" && ANSIBLE_COLLECTIONS_PATH="$work/base-collections" timed base-fresh-1 "$inv_base" playbooks/site.yml >/dev/null)
-  base_noop=$(cd "$work/base" && ANSIBLE_COLLECTIONS_PATH="$work/base-collections" timed base-noop-1 "$inv_base" playbooks/site.yml)
+  base_noop_runs=() now_noop_runs=()
+  for turn in $(seq 1 "${BENCH_NOOP_RUNS:-3}"); do
+    log "no-op turn $turn: the start commit, then now"
+    base_noop_runs+=("$(cd "$work/base" && ANSIBLE_COLLECTIONS_PATH="$work/base-collections" timed "base-noop-$turn" "$inv_base" playbooks/site.yml 1)")
+    now_noop_runs+=("$(timed "site-noop-turn-$turn" "$inv1" playbooks/site.yml 1)")
+  done
+  base_noop=$(median "${base_noop_runs[@]}")
+  now_noop=$(median "${now_noop_runs[@]}")
   base_tasks=$(( $(recap base-noop-1 ok) + $(recap base-noop-1 changed) + $(recap base-noop-1 skipped) ))
 fi
 
@@ -154,7 +165,7 @@ cpu=$(sed -n 's/^model name\s*:\s*//p' /proc/cpuinfo | head -n1)
 mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
 cat <<EOF
 
-site.yml on the lab, $(date -u +%Y-%m-%d), $(nproc) CPUs ($cpu), $mem RAM, Docker $(docker version --format '{{.Server.Version}}'), $(ansible --version | head -n1), strategy $ANSIBLE_STRATEGY, forks 5.
+site.yml on the lab, $(date -u +%Y-%m-%d), $(nproc) CPUs ($cpu), $mem RAM, Docker $(docker version --format '{{.Server.Version}}'), $(ansible --version | sed -n 1p), strategy $ANSIBLE_STRATEGY, forks 5.
 Load average at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine slows every figure).
 Hosts: amd64 bookworm containers, GPU nodes without a GPU (whole stack: headers, repos, driver via DKMS, runtime, toolkit).
 
@@ -174,7 +185,7 @@ EOF
 if [ -n "$base_rev" ]; then
   cat <<EOF
 | no-op task results, now / start commit $base_rev | $(ratio "$noop_tasks" "$base_tasks") (${noop_tasks} / ${base_tasks}) |
-| no-op seconds, now / start commit $base_rev | $(ratio "$noop1" "$base_noop") (${noop1} s / ${base_noop} s) |
+| no-op seconds (medians of ${BENCH_NOOP_RUNS:-3} turns), now / start commit $base_rev | $(ratio "$now_noop" "$base_noop") (${now_noop} s / ${base_noop} s; now ${now_noop_runs[*]}, start ${base_noop_runs[*]}) |
 EOF
 fi
 log "logs: $logs/"
