@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -220,7 +221,8 @@ def read_previous(text: Any, where: str = "") -> dict | None:
             for figure in group["figures"]:
                 rate = figure.get("tokens_per_second") if isinstance(figure, Mapping) else "?"
                 if not isinstance(figure, Mapping) or not isinstance(figure.get("test"), str) or not (
-                        rate is None or (isinstance(rate, (int, float)) and not isinstance(rate, bool) and rate >= 0)):
+                        rate is None or (isinstance(rate, (int, float)) and not isinstance(rate, bool)
+                                        and math.isfinite(rate) and rate >= 0)):
                     raise _refuse(where, f"{host}'s {part} figure {figure!r:.80} is not a test and a rate")
     if not isinstance(record.get("history", []), list):
         raise _refuse(where, "its history is not a list")

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _bench_record as rec
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _llama_cpp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 FIXTURES = Path(__file__).resolve().parents[3] / "unit" / "fixtures" / "bench_record"
 BENCH_JSON = (FIXTURES / "llama-bench.json").read_text()
@@ -202,6 +204,8 @@ def test_the_history_keeps_the_newest_runs_up_to_keep():
     (json.dumps({"format": rec.FORMAT, "nodes": {"w1": {"bench": {"fingerprint": {}, "figures": [
         {"test": "tg16", "tokens_per_second": "fast"}]}}}}), "w1's bench figure"),
     (json.dumps({"format": rec.FORMAT, "nodes": {}, "history": {}}), "its history is not a list"),
+    (json.dumps({"format": rec.FORMAT, "nodes": {"w1": {"bench": {"fingerprint": {}, "figures": [
+        {"test": "tg16", "tokens_per_second": float("inf")}]}}}}), "w1's bench figure"),
 ])
 def test_a_malformed_previous_record_is_refused_in_a_sentence(text, why):
     with pytest.raises(rec.BenchRecordError) as caught:
@@ -231,3 +235,27 @@ def test_the_fingerprint_names_what_produced_the_figures():
     cuda = rec.node("g1", inputs(build=json.dumps({"backend": "cuda"}), gpus=[
         {"catalog": {"name": "Tesla P10"}, "device_name": "GP102GL"}], simulated_gpu=True))
     assert cuda["bench"]["fingerprint"]["gpu"] == "Tesla P10 (simulated)"
+
+
+_SCALAR = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+_JSON = st.recursive(_SCALAR, lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=20)
+_FIGURE = st.fixed_dictionaries({"test": st.sampled_from(["pp64", "tg16", "served tg"]) | st.text(max_size=4),
+                                 "tokens_per_second": st.none() | st.integers(-5, 10**9) | st.floats()})
+_GROUP = st.fixed_dictionaries({"fingerprint": st.dictionaries(st.sampled_from(list(rec.ESSENTIAL)), _SCALAR),
+                                "figures": st.lists(_FIGURE, max_size=3)})
+
+
+@settings(max_examples=150, deadline=None)
+@given(nodes=st.dictionaries(st.sampled_from(["server", "w1", "w2"]), _JSON | st.fixed_dictionaries(
+    {"bench": _GROUP}, optional={"served": _GROUP | _JSON}), max_size=3),
+       extra=st.dictionaries(st.sampled_from(["history", "written", "drop_percent"]), _JSON, max_size=2))
+def test_any_previous_record_shape_is_read_or_refused_in_a_sentence(nodes, extra):
+    """A hand-edited or damaged record of the right format: a comparison, or BenchRecordError - never a traceback."""
+    text = json.dumps({"format": rec.FORMAT, "nodes": nodes, **extra})
+    try:
+        made = rec.record(cluster(), text, WRITTEN)
+    except rec.BenchRecordError as exc:
+        assert str(exc).startswith("the previous benchmark record file cannot be read (")
+    else:
+        assert {r["verdict"] for r in made["comparison"]} <= {"new", "not comparable", "ok", "DROP"}
