@@ -195,6 +195,13 @@ def _refuse(where: str, why: str) -> BenchRecordError:
                             " run starts a new record) or put the record back - nothing was written over it")
 
 
+def _rate(value: Any) -> bool:
+    """A recorded rate: none (not measured), or a finite number of tokens per second, not below zero."""
+    if value is None:
+        return True
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
 def read_previous(text: Any, where: str = "") -> dict | None:
     """The previous record (None where there is none), its shape checked: format, nodes, figures, fingerprints."""
     if text is None:
@@ -220,9 +227,7 @@ def read_previous(text: Any, where: str = "") -> dict | None:
                 raise _refuse(where, f"{host}'s {part} has no fingerprint or no figures")
             for figure in group["figures"]:
                 rate = figure.get("tokens_per_second") if isinstance(figure, Mapping) else "?"
-                if not isinstance(figure, Mapping) or not isinstance(figure.get("test"), str) or not (
-                        rate is None or (isinstance(rate, (int, float)) and not isinstance(rate, bool)
-                                        and math.isfinite(rate) and rate >= 0)):
+                if not isinstance(figure, Mapping) or not isinstance(figure.get("test"), str) or not _rate(rate):
                     raise _refuse(where, f"{host}'s {part} figure {figure!r:.80} is not a test and a rate")
     if not isinstance(record.get("history", []), list):
         raise _refuse(where, "its history is not a list")

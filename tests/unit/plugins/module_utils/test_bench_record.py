@@ -244,11 +244,11 @@ _FIGURE = st.fixed_dictionaries({"test": st.sampled_from(["pp64", "tg16", "serve
                                  "tokens_per_second": st.none() | st.integers(-5, 10**9) | st.floats()})
 _GROUP = st.fixed_dictionaries({"fingerprint": st.dictionaries(st.sampled_from(list(rec.ESSENTIAL)), _SCALAR),
                                 "figures": st.lists(_FIGURE, max_size=3)})
+_NODE = _JSON | st.fixed_dictionaries({"bench": _GROUP}, optional={"served": _GROUP | _JSON})
 
 
 @settings(max_examples=150, deadline=None)
-@given(nodes=st.dictionaries(st.sampled_from(["server", "w1", "w2"]), _JSON | st.fixed_dictionaries(
-    {"bench": _GROUP}, optional={"served": _GROUP | _JSON}), max_size=3),
+@given(nodes=st.dictionaries(st.sampled_from(["server", "w1", "w2"]), _NODE, max_size=3),
        extra=st.dictionaries(st.sampled_from(["history", "written", "drop_percent"]), _JSON, max_size=2))
 def test_any_previous_record_shape_is_read_or_refused_in_a_sentence(nodes, extra):
     """A hand-edited or damaged record of the right format: a comparison, or BenchRecordError - never a traceback."""
