@@ -559,7 +559,7 @@ def main() -> None:
             "src": {"type": "path"},
             "fingerprints": {"type": "list", "elements": "str"},
             "dest": {"type": "path"},
-            "keyrings": {"type": "list", "elements": "dict", "options": {
+            "keyrings": {"type": "list", "elements": "dict", "no_log": False, "options": {  # keys are public
                 "url": {"type": "str"}, "src": {"type": "path"},
                 "fingerprints": {"type": "list", "elements": "str", "required": True},
                 "dest": {"type": "path", "required": True},
