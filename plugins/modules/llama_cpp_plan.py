@@ -224,7 +224,8 @@ options:
     default: true
   rpc_cache_dir:
     description: >-
-      O(homelab.nvidia_gpu.llama_cpp#role:main:llama_cpp_rpc_cache_dir), the role's variable (empty: C(DATA_DIR/rpc-cache)).
+      O(homelab.nvidia_gpu.llama_cpp#role:main:llama_cpp_rpc_cache_dir), the role's variable
+      (empty: C(DATA_DIR/rpc-cache)).
     type: str
     default: ""
   cross_build:
