@@ -4,16 +4,11 @@
 
 from __future__ import annotations
 
-import os
-
 from ansible.plugins.action import ActionBase
 from ansible_collections.homelab.nvidia_gpu.plugins.module_utils._roles import _gpu_metrics
 from ansible_collections.homelab.nvidia_gpu.plugins.modules import gpu_metrics_plan as _doc
 from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._role_plan import argument_spec as _spec
-
-# The collector's script: the role's own file, found beside this plugin in the collection (a checkout or an install).
-COLLECT_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "roles", "gpu_metrics", "files",
-                          "collect.py")
+from ansible_collections.homelab.nvidia_gpu.plugins.plugin_utils._role_plan import role_file_text
 
 
 def argument_spec() -> dict:
@@ -36,8 +31,8 @@ class ActionModule(ActionBase):
             plan = _gpu_metrics.role_plan(options, args["gpu_plan"], task_vars.get("hostvars"),
                                           groups.get("prometheus_servers") or [],
                                           task_vars.get("inventory_hostname", ""))
-            with open(COLLECT_PY, encoding="utf-8") as handle:
-                plan["collector"]["file_set"] = _gpu_metrics.collector_file_set(plan["collector"], handle.read())
+            collect_py = role_file_text("gpu_metrics", "collect.py")
+            plan["collector"]["file_set"] = _gpu_metrics.collector_file_set(plan["collector"], collect_py)
         except (ValueError, TypeError) as exc:
             return dict(result, failed=True, msg=str(exc))
         result.update(changed=False, plan=plan)

@@ -106,8 +106,10 @@ changed_paths:
   sample: [/usr/local/lib/homelab-gpu-metrics, /etc/systemd/system/homelab-gpu-metrics.timer]
 """
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_text
@@ -135,32 +137,33 @@ def _owners(module: AnsibleModule, path: str, entry: dict, changed: bool) -> boo
     return changed
 
 
-def _validate(module: AnsibleModule, path: str, data: bytes, command: str) -> None:
-    """Write DATA to a new file beside PATH and run COMMAND on it; a failure removes it and refuses."""
+@contextlib.contextmanager
+def _new_file(path: str, data: bytes) -> Iterator[str]:
+    """DATA in a new file beside PATH (same directory, so a rename is atomic); gone afterwards unless renamed."""
     handle, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path))
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
+        yield tmp
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _validate(module: AnsibleModule, path: str, data: bytes, command: str) -> None:
+    """Run COMMAND on DATA in a new file beside PATH; a failure refuses, and the new file goes either way."""
+    with _new_file(path, data) as tmp:
         rc, out_text, err = module.run_command(command.replace("%s", tmp), use_unsafe_shell=False)
         if rc != 0:
             detail = (err or out_text).strip().replace(tmp, path)
             raise fs.FileSetProblem(f"{path}: its new text fails '{command}' ({detail or f'exit {rc}'}); the file "
                                     "was left as it was")
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _write(module: AnsibleModule, path: str, data: bytes, mode: int) -> None:
-    handle, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
+    with _new_file(path, data) as tmp:
         os.chmod(tmp, mode)
         module.atomic_move(tmp, path, unsafe_writes=False)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def run(module: AnsibleModule) -> dict:

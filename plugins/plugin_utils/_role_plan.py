@@ -8,6 +8,7 @@ A ``<role>_plan`` action plugin subclasses ``RolePlanAction``, names its doc stu
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import yaml
@@ -15,6 +16,14 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 _SPEC_KEYS = ("type", "elements", "default", "choices", "required")
+# The collection's roles/, beside plugins/ (a checkout or an installed collection): a plan may read a role's own files.
+_ROLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "roles")
+
+
+def role_file_text(role: str, name: str) -> str:
+    """The text of roles/ROLE/files/NAME, read on the controller."""
+    with open(os.path.join(_ROLES, role, "files", name), encoding="utf-8") as handle:
+        return handle.read()
 
 
 def argument_spec(documentation: str, no_log: tuple[str, ...] = ()) -> dict:
